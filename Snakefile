@@ -1,0 +1,26 @@
+# spikescale: scaling experiments of spiking network simulators (PD14 on NEST, ...).
+# config -> plan -> simulate (one job per run) -> one HDF5 file per run -> collect -> analysis.
+# Choose the campaign with `--config experiment=<name>`; see README.md.
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/plan.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/collect.smk"
+include: "workflow/rules/analysis.smk"
+
+
+localrules:
+    all,
+    plan,
+    collect,
+    strong_scaling,
+
+
+rule all:
+    """The whole campaign: every run, the campaign store and the scaling analysis."""
+    input:
+        campaign_outputs(),
+    default_target: True

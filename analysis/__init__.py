@@ -1,0 +1,1 @@
+"""spikescale analysis: scaling metrics and figures from a campaign's runs.csv."""

@@ -1,0 +1,88 @@
+"""Strong-scaling figure in beNNch-plot's manner: stacked phase times per resource shape
+with the real-time factor beside them, then speedup and parallel efficiency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from analysis import style
+from analysis.scaling import PHASE_COLUMNS, shape_label
+
+
+def _nan_to_zero(values) -> np.ndarray:
+    return np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
+
+
+def strong_scaling_figure(table: pd.DataFrame, title: str):
+    """Three panels: (a) mean phase times, stacked, with the RTF on a second axis;
+    (b) speedup against virtual processes with the ideal line; (c) parallel efficiency.
+    Error bars are one standard deviation over seeds and repetitions."""
+    style.apply()
+    fig, (ax_t, ax_s, ax_e) = plt.subplots(1, 3, figsize=(12, 4), gridspec_kw={"width_ratios": [1.4, 1, 1]})
+    if table.empty:
+        for ax in (ax_t, ax_s, ax_e):
+            ax.text(0.5, 0.5, "no successful runs", ha="center", va="center", transform=ax.transAxes)
+        fig.suptitle(title)
+        return fig
+
+    x = np.arange(len(table))
+    several = table["backend"].nunique() > 1 or table["n_scaling"].nunique() > 1
+    labels = [("{} s{:g}\n".format(r.backend, r.n_scaling) if several else "")
+              + shape_label(r.nodes, r.tasks_per_node, r.threads_per_task) for r in table.itertuples()]
+    bottom = np.zeros(len(table))
+    for col in PHASE_COLUMNS:
+        height = _nan_to_zero(table[f"{col}_mean"])
+        ax_t.bar(x, height, bottom=bottom, color=style.PHASE_COLORS[col], label=style.PHASE_LABELS[col], width=0.6)
+        bottom += height
+    ax_t.errorbar(x, table["t_sim_s_mean"] + bottom - _nan_to_zero(table["t_sim_s_mean"]),
+                  yerr=_nan_to_zero(table["t_sim_s_sd"]), fmt="none", ecolor="black", capsize=3, lw=1)
+    ax_t.set_xticks(x, labels)
+    ax_t.set_xlabel("nodes x tasks per node x threads per task")
+    ax_t.set_ylabel("wall-clock time (s)")
+    ax_t.set_title("(a) time per phase")
+    ax_rtf = ax_t.twinx()
+    ax_rtf.errorbar(x, table["rtf_mean"], yerr=_nan_to_zero(table["rtf_sd"]), color="black", marker="o",
+                    lw=1.2, capsize=3, label="real-time factor")
+    ax_rtf.set_ylabel("real-time factor (wall-clock s / model s)")
+    ax_rtf.set_ylim(bottom=0)
+    ax_rtf.grid(False)
+    handles, names = ax_t.get_legend_handles_labels()
+    h2, n2 = ax_rtf.get_legend_handles_labels()
+    ax_t.legend(handles[::-1] + h2, names[::-1] + n2, fontsize=7, loc="upper right")
+
+    for i, ((backend, n_scaling), group) in enumerate(table.groupby(["backend", "n_scaling"], sort=True)):
+        color = style.TOL_BRIGHT[i % len(style.TOL_BRIGHT)]
+        name = f"{backend}, n_scaling {n_scaling:g}"
+        vp = group["virtual_processes"].to_numpy()
+        ax_s.errorbar(vp, group["speedup_mean"], yerr=_nan_to_zero(group["speedup_sd"]), marker="o",
+                      color=color, capsize=3, label=name)
+        ax_e.errorbar(vp, group["efficiency_mean"], yerr=_nan_to_zero(group["efficiency_sd"]), marker="o",
+                      color=color, capsize=3, label=name)
+    vps = np.unique(table["virtual_processes"].to_numpy())
+    base = vps.min()
+    ax_s.plot(vps, vps / base, ls="--", color="grey", label="ideal")
+    ax_e.axhline(1.0, ls="--", color="grey", label="ideal")
+    for ax, name, ylabel in ((ax_s, "(b) speedup of the simulation phase", "speedup (1)"),
+                             (ax_e, "(c) parallel efficiency", "efficiency (1)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(vps, [str(v) for v in vps])
+        ax.set_xlabel("virtual processes (ranks x threads)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    ax_e.set_ylim(0, max(1.2, float(np.nanmax(table["efficiency_mean"])) * 1.1))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, png: Path, pdf: Path | None = None) -> None:
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
+    if pdf is not None:
+        fig.savefig(pdf)
+    plt.close(fig)

@@ -1,0 +1,64 @@
+"""Strong-scaling metrics from a campaign's run table.
+
+For each backend and model size, runs are grouped by resource shape (nodes, tasks per
+node, threads per task). Per shape: mean, sample standard deviation and count over seeds
+and repetitions of every phase time and of the real-time factor. Speedup and parallel
+efficiency are taken against the shape with the fewest virtual processes:
+
+    speedup(p)    = mean t_sim(base) / t_sim(p)      (per run, then mean and sd)
+    efficiency(p) = speedup(p) / (VP(p) / VP(base))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SHAPE = ["nodes", "tasks_per_node", "threads_per_task"]
+MODEL = ["backend", "n_scaling", "k_scaling", "drive"]
+PHASE_COLUMNS = ["t_create_s", "t_connect_s", "t_presim_s", "t_sim_s"]
+METRICS = ["t_create_s", "t_connect_s", "t_construct_s", "t_presim_s", "t_sim_s", "rtf"]
+
+
+def shape_label(nodes: int, tasks: int, threads: int) -> str:
+    """nodes x tasks per node x threads per task, e.g. '1x1x2'."""
+    return f"{int(nodes)}x{int(tasks)}x{int(threads)}"
+
+
+def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    ok = runs[runs["status"] == "ok"].copy()
+    ok["virtual_processes"] = ok["nodes"] * ok["tasks_per_node"] * ok["threads_per_task"]
+    for col in METRICS:
+        ok[col] = pd.to_numeric(ok[col], errors="coerce")
+    return ok
+
+
+def strong_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per backend, model size and resource shape, ordered by virtual processes."""
+    ok = ok_runs(runs)
+    columns = MODEL + SHAPE + ["virtual_processes", "n_runs"]
+    for m in METRICS + ["speedup", "efficiency"]:
+        columns += [f"{m}_mean", f"{m}_sd"]
+    if ok.empty:
+        return pd.DataFrame(columns=columns)
+
+    rows = []
+    for model_key, model_runs in ok.groupby(MODEL, sort=True):
+        base_vp = model_runs["virtual_processes"].min()
+        base_t_sim = model_runs.loc[model_runs["virtual_processes"] == base_vp, "t_sim_s"].mean()
+        for shape_key, shape_runs in model_runs.groupby(SHAPE, sort=True):
+            vp = int(shape_runs["virtual_processes"].iloc[0])
+            row = dict(zip(MODEL, model_key)) | dict(zip(SHAPE, shape_key))
+            row["virtual_processes"] = vp
+            row["n_runs"] = len(shape_runs)
+            for m in METRICS:
+                row[f"{m}_mean"] = shape_runs[m].mean()
+                row[f"{m}_sd"] = shape_runs[m].std(ddof=1) if len(shape_runs) > 1 else np.nan
+            speedup = base_t_sim / shape_runs["t_sim_s"]
+            efficiency = speedup / (vp / base_vp)
+            row["speedup_mean"], row["speedup_sd"] = speedup.mean(), speedup.std(ddof=1) if len(speedup) > 1 else np.nan
+            row["efficiency_mean"] = efficiency.mean()
+            row["efficiency_sd"] = efficiency.std(ddof=1) if len(efficiency) > 1 else np.nan
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(MODEL + ["virtual_processes"] + SHAPE, kind="stable").reset_index(drop=True)

@@ -1,0 +1,48 @@
+"""Strong-scaling table and figure of one campaign: ``python -m analysis.strong_scaling``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.plots import save, strong_scaling_figure
+from analysis.scaling import strong_scaling_table
+
+
+def describe(runs: pd.DataFrame) -> str:
+    """Figure title: what was simulated, and which drive (every result must say it)."""
+    ok = runs[runs["status"] == "ok"]
+    src = ok if not ok.empty else runs
+    parts = [f"campaign {src['campaign'].iloc[0]}" if not src.empty else "empty campaign"]
+    if not src.empty:
+        drives = ", ".join(sorted(src["drive"].astype(str).unique()))
+        t_model = ", ".join(f"{t:g}" for t in sorted(src["t_model_s"].unique()))
+        parts.append(f"PD14, {drives} drive, {t_model} s model time")
+    failed = int((runs["status"] != "ok").sum())
+    parts.append(f"{len(ok)} ok run(s)" + (f", {failed} failed (not shown)" if failed else ""))
+    return " | ".join(parts)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", required=True, type=Path, help="runs.csv of the campaign")
+    parser.add_argument("--table", required=True, type=Path)
+    parser.add_argument("--png", required=True, type=Path)
+    parser.add_argument("--pdf", type=Path)
+    args = parser.parse_args(argv)
+    runs = pd.read_csv(args.runs)
+    table = strong_scaling_table(runs)
+    args.table.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.table, index=False, float_format="%.6g")
+    save(strong_scaling_figure(table, describe(runs)), args.png, args.pdf)
+    print(table.to_string(index=False, columns=[c for c in ("backend", "nodes", "tasks_per_node",
+          "threads_per_task", "n_runs", "t_construct_s_mean", "t_sim_s_mean", "t_sim_s_sd", "rtf_mean",
+          "speedup_mean", "efficiency_mean") if c in table.columns], float_format=lambda v: f"{v:.3g}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+rule collect:
+    """Merge the campaign's run files into campaign.h5 and the summary runs.csv. Failed
+    runs are kept with their error; a file that is not a complete record is set aside."""
+    input:
+        plan=f"{RESULTS}/plan.csv",
+        config=f"{RESULTS}/config_resolved.json",
+        runs=lambda wildcards: [f"{RESULTS}/runs/{run_id}.h5" for run_id in sorted(RUNS)],
+    output:
+        h5=f"{RESULTS}/campaign.h5",
+        csv=f"{RESULTS}/runs.csv",
+    log:
+        f"{RESULTS}/logs/collect.log",
+    params:
+        campaign=CAMPAIGN.name,
+        runs_dir=f"{RESULTS}/runs",
+        python=WORKFLOW_PYTHON,
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/workflow.yaml"
+    shell:
+        "{params.python} -m spikescale.store collect --campaign {params.campaign:q} --plan {input.plan:q}"
+        " --runs-dir {params.runs_dir:q} --config {input.config:q} --out-h5 {output.h5:q}"
+        " --out-csv {output.csv:q} 2>&1 | tee {log:q}"

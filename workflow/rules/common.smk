@@ -1,0 +1,61 @@
+# Shared set-up: load and validate the campaign (nothing runs if it is invalid) and plan it.
+import json
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+REPO = Path(workflow.basedir).resolve()
+for _path in (REPO / "workflow", REPO):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from spikescale.config import load_campaign
+from spikescale.errors import ConfigError
+from spikescale.plan import plan_runs
+from spikescale.resources import cores_requested, estimated_memory_mb
+from spikescale.software import missing_environment, python_prefix
+
+try:
+    CAMPAIGN = load_campaign(config["experiment"], config.get("config_dir", REPO / "config"))
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+
+RUNS = {run.run_id: run for run in plan_runs(CAMPAIGN)}
+RESULTS = f"{config.get('results_dir', 'results')}/{CAMPAIGN.name}"
+# The workflow's own interpreter runs collect and analysis; runs use their backend's.
+WORKFLOW_PYTHON = f"env PYTHONPATH={REPO}:{REPO / 'workflow'} {sys.executable}"
+
+for _backend in CAMPAIGN.experiment["backends"]:
+    _missing = missing_environment(CAMPAIGN.software[_backend], _backend, REPO)
+    if _missing:
+        raise WorkflowError(_missing)
+
+
+wildcard_constraints:
+    run_id=r"[A-Za-z0-9][A-Za-z0-9.-]*",
+
+
+def run_of(wildcards):
+    try:
+        return RUNS[wildcards.run_id]
+    except KeyError:
+        raise WorkflowError(f"run {wildcards.run_id!r} is not in the plan of campaign {CAMPAIGN.name!r}")
+
+
+def run_context(run):
+    """What a run needs to know besides its spec: its backend's software entry and the
+    machine. Passed as a parameter, so changing either re-runs the affected runs."""
+    return {"software": CAMPAIGN.software[run.backend], "machine": CAMPAIGN.machine}
+
+
+def campaign_outputs():
+    outputs = [f"{RESULTS}/campaign.h5", f"{RESULTS}/runs.csv"]
+    if CAMPAIGN.experiment["scaling"] == "strong":
+        outputs += [f"{RESULTS}/analysis/strong_scaling.csv", f"{RESULTS}/analysis/strong_scaling.png"]
+    return outputs
+
+
+onsuccess:
+    print(f"spikescale: campaign {CAMPAIGN.name!r} ({len(RUNS)} runs) is complete in {RESULTS}/ "
+          "(runs.csv, campaign.h5, analysis/)")

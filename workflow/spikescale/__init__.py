@@ -1,0 +1,1 @@
+"""spikescale: scaling experiments of spiking network simulators (the workflow's Python)."""

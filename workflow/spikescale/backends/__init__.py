@@ -1,0 +1,20 @@
+"""Simulator backends behind one small interface the harness drives.
+
+A backend builds PD14 from ``models.pd14`` in phases (setup, create, connect), simulates,
+and reports kernel timers, counts and spikes. The harness times and records; a backend
+never does either.
+"""
+
+from __future__ import annotations
+
+BACKENDS = ("nest",)
+# backend -> (platform it runs on, whether that platform is emulated in software)
+BACKEND_PLATFORMS = {"nest": ("cpu", False)}
+
+
+def get_backend(name: str, run: dict):
+    if name == "nest":
+        from spikescale.backends.nest import NestBackend
+
+        return NestBackend(run)
+    raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")

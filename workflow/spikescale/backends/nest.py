@@ -1,0 +1,79 @@
+"""NEST 3.10 backend: PD14 through models.pd14.nest_builder."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.pd14 import derived, nest_builder
+from models.pd14 import params as P
+
+
+class NestBackend:
+    name = "nest"
+    platform = "cpu"
+    emulated = False
+
+    def __init__(self, run: dict):
+        self.run = run
+        self.nest = None
+        self.handles = None
+        self.network = derived.derive(run["n_scaling"], run["k_scaling"], run["drive"], run["thalamic_input"])
+
+    def setup(self) -> None:
+        import nest  # imported here so that its start-up counts as set-up time
+
+        self.nest = nest
+        ranks = self.run["nodes"] * self.run["tasks_per_node"]
+        if ranks > 1 and not nest.build_info.get("have_mpi", False):
+            raise RuntimeError(
+                f"run asks for {ranks} MPI ranks but this NEST ({nest.__file__}) was built without MPI: "
+                "every rank would simulate the whole network. Use a NEST built with MPI (software config).")
+        if nest.NumProcesses() != ranks:
+            raise RuntimeError(f"run asks for {ranks} MPI rank(s) but NEST sees {nest.NumProcesses()}")
+        nest_builder.setup_kernel(nest, dt_ms=self.run["dt_ms"], threads_per_task=self.run["threads_per_task"],
+                                  seed=self.run["seed"])
+        vps = nest.total_num_virtual_procs
+        if vps != self.run["nodes"] * self.run["tasks_per_node"] * self.run["threads_per_task"]:
+            raise RuntimeError(f"NEST has {vps} virtual processes, the run asked for "
+                               f"{self.run['nodes'] * self.run['tasks_per_node'] * self.run['threads_per_task']}")
+
+    def versions(self) -> dict:
+        return {"nest-simulator": self.nest.__version__,
+                "nest_have_mpi": bool(self.nest.build_info.get("have_mpi", False)),
+                "nest_threads_model": str(self.nest.build_info.get("threads_model", ""))}
+
+    def create(self) -> None:
+        self.handles = nest_builder.create(self.nest, self.network, record_spikes=self.run["record_spikes"])
+
+    def connect(self) -> None:
+        nest_builder.connect(self.nest, self.network, self.handles)
+
+    def simulate(self, t_ms: float) -> None:
+        self.nest.Simulate(t_ms)
+
+    def kernel_timers(self) -> dict:
+        """Every NEST time_* kernel entry (seconds; arrays are per thread). NEST resets
+        them at Prepare(), i.e. at the start of each Simulate()."""
+        status = self.nest.GetKernelStatus()
+        return {k: (np.asarray(v) if isinstance(v, (list, tuple)) else v) for k, v in status.items()
+                if k.startswith("time_")}
+
+    def spikes_in_last_simulate(self) -> int:
+        """Spikes of neurons on this rank during the most recent Simulate() (NEST's
+        local_spike_counter; counts without recording)."""
+        return int(self.nest.GetKernelStatus("local_spike_counter"))
+
+    def counts(self) -> dict:
+        return {
+            "n_neurons": int(sum(len(p) for p in self.handles.populations)),
+            "n_synapses": nest_builder.recurrent_synapse_count(self.nest, self.handles),
+            "n_connections_total": int(self.nest.GetKernelStatus("num_connections")),
+            "n_virtual_processes": int(self.nest.total_num_virtual_procs),
+        }
+
+    def population_first_ids(self) -> list[int]:
+        return [int(p[0].global_id) for p in self.handles.populations]
+
+    def spikes(self) -> dict:
+        """{population: (senders, times_ms)} recorded on this rank (record_spikes only)."""
+        return dict(zip(P.POPULATIONS, nest_builder.spikes_by_population(self.handles)))

@@ -1,0 +1,274 @@
+"""Load and validate a campaign's configuration, split by owner as beNNch does.
+
+An experiment file (config/experiment/<name>.yaml) names a model, a machine and a software
+file. Each is checked against its JSON schema (workflow/schemas/) and then semantically
+(resources against the machine, NEST's connection cap, ...). All problems are collected and
+raised together as one ``ConfigError`` before anything is planned or submitted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from spikescale.errors import ConfigError, ConfigProblem
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+PARTS = ("model", "machine", "software")
+BACKENDS = ("nest",)
+# Keys every schema error message can lean on to say what is allowed.
+_TYPE_NAMES = {"integer": "a whole number", "number": "a number", "string": "a string",
+               "boolean": "true or false", "array": "a list", "object": "a mapping"}
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A validated campaign: the four configuration parts with defaults filled in."""
+
+    experiment: dict
+    model: dict
+    machine: dict
+    software: dict
+    files: dict  # part -> path it was read from
+
+    @property
+    def name(self) -> str:
+        return self.experiment["name"]
+
+    def resolved(self) -> dict:
+        """Everything that defines the campaign, for provenance and hashing."""
+        return {"experiment": self.experiment, "model": self.model, "machine": self.machine, "software": self.software}
+
+
+def _dotted(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _allowed(error: jsonschema.ValidationError) -> str:
+    v, s = error.validator, error.validator_value
+    if v == "enum":
+        return "allowed: " + ", ".join(repr(x) for x in s)
+    if v == "type":
+        return f"must be {_TYPE_NAMES.get(s, s)}"
+    if v == "minimum":
+        return f"must be >= {s}"
+    if v == "exclusiveMinimum":
+        return f"must be > {s}"
+    if v == "maximum":
+        return f"must be <= {s}"
+    if v == "minItems":
+        return f"must list at least {s} value(s)"
+    if v == "uniqueItems":
+        return "values must not repeat"
+    if v == "pattern":
+        return f"must match {s} (letters, digits, '_', '.', '-'; no spaces or shell characters)"
+    if v == "required":
+        return "missing; required keys: " + ", ".join(s)
+    if v == "minProperties":
+        return f"needs at least {s} entry"
+    return error.message
+
+
+def _schema_problems(data, schema: dict, file: str) -> list[ConfigProblem]:
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        key = _dotted(err.absolute_path)
+        if err.validator == "additionalProperties":
+            known = sorted(err.schema.get("properties", {}))
+            extra = sorted(set(err.instance) - set(known))
+            for name in extra:
+                problems.append(ConfigProblem(file, _dotted([*err.absolute_path, name]), err.instance[name],
+                                              "unknown key; allowed keys: " + ", ".join(known)))
+        elif err.validator == "propertyNames":
+            problems.append(ConfigProblem(file, _dotted([*err.absolute_path, err.instance]), err.instance,
+                                          "unknown entry; " + _allowed(err.context[0] if err.context else err)))
+        elif err.validator == "required":
+            missing = [k for k in err.validator_value if k not in err.instance]
+            for name in missing:
+                problems.append(ConfigProblem(file, _dotted([*err.absolute_path, name]), None, "missing required key"))
+        else:
+            problems.append(ConfigProblem(file, key, err.instance, _allowed(err)))
+    return problems
+
+
+def load_schema(part: str) -> dict:
+    with open(SCHEMA_DIR / f"{part}.schema.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _fill_defaults(data: dict, schema: dict) -> dict:
+    """Set schema defaults for absent keys (only where the document is a mapping)."""
+    out = dict(data)
+    for key, sub in schema.get("properties", {}).items():
+        if key not in out and "default" in sub:
+            out[key] = sub["default"]
+    return out
+
+
+def read_yaml(path: Path, file_label: str, key_label: str) -> tuple[object, list[ConfigProblem]]:
+    """Read a YAML file safely (no tags that build objects). Returns (data, problems)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        options = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
+        return None, [ConfigProblem(file_label, key_label, path.stem,
+                                    f"no file {path}; available: {', '.join(options) or 'none'}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [ConfigProblem(str(path), "(file)", f"byte {exc.start}", "file is not valid UTF-8")]
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return None, [ConfigProblem(str(path), "(file)", str(exc).splitlines()[0], "not valid YAML (plain YAML only; tags are refused)")]
+    if not isinstance(data, dict):
+        return None, [ConfigProblem(str(path), "(file)", type(data).__name__, "must be a YAML mapping")]
+    return data, []
+
+
+def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike = "config") -> Campaign:
+    """Load, validate and complete a campaign. ``experiment`` is a name in
+    <config_dir>/experiment/ or a path to a YAML file. Raises ConfigError."""
+    config_dir = Path(config_dir)
+    exp_path = Path(experiment)
+    if exp_path.suffix not in (".yaml", ".yml"):
+        exp_path = config_dir / "experiment" / f"{experiment}.yaml"
+    exp_label = str(exp_path)
+
+    exp, problems = read_yaml(exp_path, "config/config.yaml", "experiment")
+    if problems:
+        raise ConfigError(problems)
+    schema = load_schema("experiment")
+    problems = _schema_problems(exp, schema, exp_label)
+    if problems:
+        raise ConfigError(problems)
+    exp = _fill_defaults(exp, schema)
+
+    parts, files = {}, {"experiment": exp_label}
+    for part in PARTS:
+        path = config_dir / part / f"{exp[part]}.yaml"
+        files[part] = str(path)
+        data, read_problems = read_yaml(path, exp_label, part)
+        problems += read_problems
+        if data is None:
+            continue
+        part_schema = load_schema(part)
+        part_problems = _schema_problems(data, part_schema, str(path))
+        problems += part_problems
+        if not part_problems:
+            data = _fill_defaults(data, part_schema) if part != "software" else data
+        parts[part] = data
+    if problems:
+        raise ConfigError(problems)
+
+    campaign = Campaign(experiment=exp, model=parts["model"], machine=parts["machine"],
+                        software=parts["software"], files=files)
+    problems = semantic_problems(campaign, repo_root=config_dir.resolve().parent)
+    if problems:
+        raise ConfigError(problems)
+    return campaign
+
+
+def resource_shapes(experiment: dict) -> list[tuple[int, int, int]]:
+    """Every (nodes, tasks_per_node, threads_per_task) of the experiment's axes."""
+    axes = experiment["axes"]
+    return list(itertools.product(axes["nodes"], axes["tasks_per_node"], axes["threads_per_task"]))
+
+
+def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
+    """Checks a schema cannot express: resources against the machine, model against
+    the simulator's limits, software against the backends."""
+    # Imported here: the model package is not needed to read a config file.
+    from models.pd14 import derived
+    from spikescale.plan import model_for_shape
+    from spikescale.resources import estimated_memory_mb
+
+    exp, model, machine = c.experiment, c.model, c.machine
+    f_exp, f_model, f_machine, f_soft = (c.files[k] for k in ("experiment", "model", "machine", "software"))
+    problems: list[ConfigProblem] = []
+
+    for backend in exp["backends"]:
+        if backend not in c.software:
+            problems.append(ConfigProblem(f_soft, backend, None,
+                                          f"backend {backend!r} is in {f_exp} but has no software entry here"))
+    for backend, entry in c.software.items():
+        env = entry["environment"]
+        need = {"python": "interpreter", "modules": "modules", "conda": "file"}.get(env["kind"])
+        if need and need not in env:
+            problems.append(ConfigProblem(f_soft, f"{backend}.environment.{need}", None,
+                                          f"required with kind {env['kind']!r}"))
+        if env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).is_file():
+            problems.append(ConfigProblem(f_soft, f"{backend}.environment.file", env["file"],
+                                          "no such file in the repository"))
+
+    cores, nodes_max = machine["cores_per_node"], machine["nodes_max"]
+    axes = exp["axes"]
+    for i, n in enumerate(axes["nodes"]):
+        if n > nodes_max:
+            problems.append(ConfigProblem(f_exp, f"axes.nodes[{i}]", n,
+                                          f"machine {machine['name']!r} ({f_machine}) allows at most nodes_max = {nodes_max}"))
+    if not machine["allow_oversubscription"]:
+        for t in axes["tasks_per_node"]:
+            for j, th in enumerate(axes["threads_per_task"]):
+                if t * th > cores:
+                    problems.append(ConfigProblem(
+                        f_exp, f"axes.threads_per_task[{j}]", th,
+                        f"tasks_per_node {t} x threads_per_task {th} = {t * th} exceeds cores_per_node = {cores} "
+                        f"of machine {machine['name']!r} ({f_machine}); set allow_oversubscription there to force it"))
+    if "mpi" not in machine:
+        for key in ("nodes", "tasks_per_node"):
+            for i, v in enumerate(axes[key]):
+                if v > 1:
+                    problems.append(ConfigProblem(
+                        f_exp, f"axes.{key}[{i}]", v,
+                        f"more than one MPI rank per run needs an MPI launcher (key 'mpi') in {f_machine}"))
+
+    t_sim, t_presim, dt = model["t_sim_ms"], model["t_presim_ms"], model["dt_ms"]
+    for key, value in (("t_sim_ms", t_sim), ("t_presim_ms", t_presim)):
+        steps = value / dt
+        if abs(steps - round(steps)) > 1e-6:
+            problems.append(ConfigProblem(f_model, key, value, f"must be a whole number of steps of dt_ms = {dt}"))
+
+    if exp["scaling"] == "weak" and "weak_scaling" not in exp:
+        problems.append(ConfigProblem(f_exp, "weak_scaling", None, "required when scaling is 'weak'"))
+    if exp["scaling"] == "strong" and "weak_scaling" in exp:
+        problems.append(ConfigProblem(f_exp, "weak_scaling", exp["weak_scaling"], "only allowed when scaling is 'weak'"))
+    if problems:
+        return problems
+
+    for shape in resource_shapes(exp):
+        nodes, tasks, threads = shape
+        n_scaling, k_scaling = model_for_shape(exp, model, shape)
+        where = f"resources nodes={nodes}, tasks_per_node={tasks}, threads_per_task={threads}"
+        if not 0 < n_scaling <= 1:
+            problems.append(ConfigProblem(f_exp, "weak_scaling.n_scaling_per_unit", exp["weak_scaling"]["n_scaling_per_unit"],
+                                          f"gives n_scaling = {n_scaling:g} at {where}; n_scaling must lie in (0, 1]"))
+            continue
+        run = {"n_scaling": n_scaling, "k_scaling": k_scaling, "drive": model["drive"],
+               "thalamic_input": model["thalamic_input"], "nodes": nodes, "tasks_per_node": tasks}
+        mem_mb, mem_have = estimated_memory_mb(run), machine["memory_per_node_mb"] * nodes
+        if mem_mb > mem_have:
+            problems.append(ConfigProblem(
+                f_exp, "axes", {"nodes": nodes, "tasks_per_node": tasks, "threads_per_task": threads},
+                f"PD14 at n_scaling={n_scaling:g}, k_scaling={k_scaling:g} needs about {mem_mb:,} MB; "
+                f"{nodes} node(s) of machine {machine['name']!r} ({f_machine}) have {mem_have:,} MB"))
+        if "nest" in exp["backends"]:
+            net = derived.derive(n_scaling, k_scaling, model["drive"], model["thalamic_input"])
+            need = derived.min_virtual_processes_nest(net)
+            vps = nodes * tasks * threads
+            if vps < need:
+                problems.append(ConfigProblem(
+                    f_exp, "axes", {"nodes": nodes, "tasks_per_node": tasks, "threads_per_task": threads},
+                    f"NEST stores at most 134,217,726 connections per virtual process; PD14 at n_scaling={n_scaling:g}, "
+                    f"k_scaling={k_scaling:g} has {net.connections_total():,} connections and needs >= {need} virtual "
+                    f"processes (nodes x tasks x threads), this shape has {vps}"))
+    return problems

@@ -1,0 +1,239 @@
+"""Run one run in phases and write its record: ``python -m spikescale.harness``.
+
+Phases: setup, create, connect, presimulate, simulate, collect. Each phase starts after a
+barrier on all ranks and records its wall time and memory; the backend's kernel timers are
+kept per phase (NEST resets them at each Simulate, so the presimulation stays apart from
+the simulation). A run that raises (or gets SIGTERM between simulator calls) still writes
+its record, with status "failed", the phase it died in and the error. The record is written
+atomically, so a run killed with SIGKILL leaves no run file at all and is redone.
+"""
+
+from __future__ import annotations
+
+import time
+
+_T_START = time.time()  # before the heavy imports: they belong to the run's wall time
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from models.pd14 import params as P  # noqa: E402
+from spikescale import comm as comm_mod  # noqa: E402
+from spikescale import memory, provenance  # noqa: E402
+from spikescale.backends import get_backend  # noqa: E402
+from spikescale.record import write_record  # noqa: E402
+
+PHASES = ("setup", "create", "connect", "presimulate", "simulate", "collect")
+
+
+class Terminated(Exception):
+    """Raised from the SIGTERM handler so that the run records how it ended."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated(f"terminated by signal {signal.Signals(signum).name}")
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class Phases:
+    """Times phases on this rank; memory per phase in MB."""
+
+    def __init__(self, comm):
+        self.comm = comm
+        self.done: dict[str, dict] = {}
+        self.current: str | None = None
+        self.peak_scope = "phase"
+
+    @contextmanager
+    def phase(self, name: str):
+        self.comm.barrier()
+        if not memory.reset_peak():
+            self.peak_scope = "process"
+        self.current = name
+        log(f"phase {name} started")
+        t0 = time.perf_counter()
+        yield
+        wall_s = time.perf_counter() - t0
+        self.done[name] = {"attrs": {"order": len(self.done), "wall_s": wall_s, "mem_rss_mb": memory.rss_mb(),
+                                     "mem_peak_mb": memory.peak_mb()}}
+        self.current = None
+        log(f"phase {name} done: {wall_s:.3f} s, peak RSS {self.done[name]['attrs']['mem_peak_mb']:.0f} MB")
+
+    def wall(self, name: str) -> float | None:
+        return self.done[name]["attrs"]["wall_s"] if name in self.done else None
+
+
+def check_versions(expected: dict, found: dict) -> None:
+    wrong = {k: (v, found.get(k, "not installed")) for k, v in expected.items() if str(found.get(k)) != str(v)}
+    if wrong:
+        detail = "; ".join(f"{k}: expected {v}, found {f}" for k, (v, f) in wrong.items())
+        raise RuntimeError(f"software versions differ from the software config: {detail}")
+
+
+def _timers_tree(timers: dict) -> dict:
+    scalars = {k: v for k, v in timers.items() if np.ndim(v) == 0}
+    tree = {"attrs": scalars}
+    tree.update({k: np.asarray(v) for k, v in timers.items() if np.ndim(v) > 0})
+    return tree
+
+
+def run(spec: dict, context: dict, comm=None) -> dict:
+    """Run one run; return its record (never raises for errors of the run itself)."""
+    comm = comm or comm_mod.world()
+    phases = Phases(comm)
+    rank_tree: dict = {"attrs": {"rank": comm.rank}}
+    summary: dict = {}
+    status, error, error_type, failed_phase, tb = "ok", "", "", "", ""
+    versions = provenance.package_versions()
+    backend = None
+    t_sim_model_s = spec["t_sim_ms"] / 1000.0
+    log(f"run {spec['run_id']}: backend {spec['backend']}, n_scaling {spec['n_scaling']}, "
+        f"k_scaling {spec['k_scaling']}, {spec['nodes']} node(s) x {spec['tasks_per_node']} task(s) x "
+        f"{spec['threads_per_task']} thread(s), seed {spec['seed']}")
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        with phases.phase("setup"):
+            backend = get_backend(spec["backend"], spec)
+            backend.setup()
+            versions.update(backend.versions())
+            check_versions(context.get("software", {}).get("versions", {}), versions)
+        with phases.phase("create"):
+            backend.create()
+        with phases.phase("connect"):
+            backend.connect()
+        timers = {"construction": backend.kernel_timers()}
+        if spec["t_presim_ms"] > 0:
+            with phases.phase("presimulate"):
+                backend.simulate(spec["t_presim_ms"])
+            timers["presimulate"] = backend.kernel_timers()
+        with phases.phase("simulate"):
+            backend.simulate(spec["t_sim_ms"])
+        timers["simulate"] = backend.kernel_timers()
+        spikes_counted = backend.spikes_in_last_simulate()
+        with phases.phase("collect"):
+            counts = backend.counts()
+            rank_tree["kernel_timers"] = {name: _timers_tree(t) for name, t in timers.items()}
+            counts["n_spikes_sim_counter"] = spikes_counted
+            out_degree = backend.network.out_degree
+            if spec["record_spikes"]:
+                spikes = backend.spikes()
+                t0 = spec["t_presim_ms"]
+                per_pop = np.array([int(np.count_nonzero(times > t0)) for _, times in spikes.values()])
+                rank_tree["spikes"] = {pop: {"senders": s, "times_ms": t} for pop, (s, t) in spikes.items()}
+                rank_tree["spikes"]["attrs"] = {"population_first_ids": backend.population_first_ids()}
+                rank_tree["spikes_sim_by_population"] = per_pop
+                counts["n_spikes"] = int(per_pop.sum())
+                counts["synaptic_events"] = float(np.dot(per_pop, out_degree))
+                counts["synaptic_events_method"] = "spikes per population x mean out-degree of that population"
+            else:
+                counts["n_spikes"] = spikes_counted
+                counts["synaptic_events"] = float(spikes_counted * backend.network.n_synapses / backend.network.n_neurons)
+                counts["synaptic_events_method"] = "spikes (kernel counter) x mean out-degree of the network"
+            rank_tree["counts"] = {"attrs": counts}
+    except BaseException as exc:  # noqa: BLE001 - every way a run can die is recorded
+        if isinstance(exc, SystemExit):
+            raise
+        status = "failed"
+        failed_phase = phases.current or ""
+        error_type = type(exc).__name__
+        error = f"{error_type}: {exc}"
+        tb = traceback.format_exc()
+        log(f"RUN FAILED in phase {failed_phase or '(none)'}: {error}")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    rank_tree["phases"] = phases.done
+    gathered = comm.gather(rank_tree)
+    if comm.rank != 0:
+        return {}
+    t_end = time.time()
+    summary = summarize(spec, gathered, phases.peak_scope, t_sim_model_s)
+    summary["t_total_s"] = t_end - _T_START
+    record = {
+        "attrs": {"run_id": spec["run_id"], "campaign": spec["campaign"], "status": status, "error": error,
+                  "error_type": error_type, "failed_phase": failed_phase,
+                  "started_at": iso(_T_START), "finished_at": iso(t_end)},
+        "spec": {"attrs": spec},
+        "summary": {"attrs": summary},
+        "provenance": {
+            "attrs": {**provenance.collect_host(), **provenance.git_state(),
+                      "config_sha256": provenance.config_sha256(context),
+                      "argv": " ".join(sys.argv)},
+            "packages": {"attrs": versions},
+            "slurm": {"attrs": provenance.slurm_variables()},
+            "context": json.dumps(context, sort_keys=True),
+        },
+        "ranks": {str(i): tree for i, tree in enumerate(gathered)},
+    }
+    if tb:
+        record["traceback"] = tb
+    return record
+
+
+def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_sim_model_s: float) -> dict:
+    """Run-level figures: phase times are the maximum over ranks (the run is as slow as
+    its slowest rank), counts are sums over ranks, memory the maximum."""
+
+    def phase_max(name):
+        values = [r["phases"][name]["attrs"]["wall_s"] for r in ranks if name in r.get("phases", {})]
+        return max(values) if len(values) == len(ranks) else None
+
+    out = {f"t_{short}_s": phase_max(name) for name, short in
+           (("setup", "setup"), ("create", "create"), ("connect", "connect"), ("presimulate", "presim"),
+            ("simulate", "sim"), ("collect", "collect"))}
+    if out["t_create_s"] is not None and out["t_connect_s"] is not None:
+        out["t_construct_s"] = out["t_create_s"] + out["t_connect_s"]
+    out["rtf"] = out["t_sim_s"] / t_sim_model_s if out["t_sim_s"] is not None else None
+    peaks = [p["attrs"]["mem_peak_mb"] for r in ranks for p in r.get("phases", {}).values()]
+    out["mem_peak_mb_max"] = max(peaks) if peaks else None
+    out["mem_peak_scope"] = peak_scope
+    counts = [r["counts"]["attrs"] for r in ranks if "counts" in r]
+    if len(counts) == len(ranks):
+        for key in ("n_spikes", "synaptic_events"):
+            out[key] = sum(c[key] for c in counts)
+        # neurons and recurrent synapses are global figures in NEST; take rank 0's
+        out["n_neurons"] = counts[0]["n_neurons"]
+        out["n_synapses"] = counts[0]["n_synapses"]
+        out["synaptic_events_method"] = counts[0]["synaptic_events_method"]
+        out["rate_mean_hz"] = out["n_spikes"] / out["n_neurons"] / t_sim_model_s if out["n_neurons"] else None
+    out["n_populations"] = len(P.POPULATIONS)
+    out["energy_sim_j"] = None
+    out["energy_source"] = "unavailable: no energy meter in this version of spikescale"
+    out["esyn_uj"] = None
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help="run spec as JSON (spikescale.plan.Run)")
+    parser.add_argument("--context", default="{}", help="software and machine settings of the run, JSON")
+    parser.add_argument("--out", required=True, help="run file to write (HDF5)")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.spec)
+    context = json.loads(args.context)
+    record = run(spec, context)
+    if record:
+        write_record(args.out, record)
+        log(f"record written: {args.out} (status {record['attrs']['status']})")
+    # A failed run has still produced its record: that is the job's output. Its status
+    # lives in the record and in runs.csv; see docs/running.md for re-running failures.
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

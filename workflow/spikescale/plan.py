@@ -1,0 +1,113 @@
+"""Expand a campaign into its run table. Each run gets a stable id.
+
+The id is a hash of the run's canonical parameters (what is simulated, with which
+resources, on which machine), so the same configuration always gives the same ids, adding
+a seed or a resource shape only adds runs, and Snakemake, whose targets are the run files
+named by these ids, re-runs nothing that is already there.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from spikescale.config import Campaign, resource_shapes
+
+# The model settings that define a run (seeds are expanded into runs).
+MODEL_KEYS = ("model", "n_scaling", "k_scaling", "drive", "t_presim_ms", "t_sim_ms", "dt_ms",
+              "thalamic_input", "record_spikes")
+ID_VERSION = 1  # bump only if the canonical form below changes
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    campaign: str
+    backend: str
+    machine: str
+    model: str
+    n_scaling: float
+    k_scaling: float
+    drive: str
+    t_presim_ms: float
+    t_sim_ms: float
+    dt_ms: float
+    thalamic_input: bool
+    record_spikes: bool
+    seed: int
+    repetition: int
+    nodes: int
+    tasks_per_node: int
+    threads_per_task: int
+
+    @property
+    def ranks(self) -> int:
+        return self.nodes * self.tasks_per_node
+
+    @property
+    def virtual_processes(self) -> int:
+        return self.ranks * self.threads_per_task
+
+    def spec(self) -> dict:
+        return asdict(self)
+
+    def spec_json(self) -> str:
+        return json.dumps(self.spec(), sort_keys=True)
+
+
+def canonical(params: dict) -> str:
+    """Canonical JSON of a run's defining parameters: sorted keys, floats via repr, so
+    0.1 and 0.10 in YAML give the same id."""
+    norm = {k: (float(v) if isinstance(v, float) else v) for k, v in params.items()}
+    return json.dumps({"id_version": ID_VERSION, **norm}, sort_keys=True, separators=(",", ":"))
+
+
+def make_run_id(params: dict) -> str:
+    digest = hashlib.sha256(canonical(params).encode()).hexdigest()[:12]
+    p = params
+    # A readable prefix for people browsing results/; the hash makes it unique.
+    return (f"{p['backend']}-n{p['nodes']}x{p['tasks_per_node']}x{p['threads_per_task']}"
+            f"-seed{p['seed']}-r{p['repetition']}-{digest}")
+
+
+def model_for_shape(experiment: dict, model: dict, shape: tuple[int, int, int]) -> tuple[float, float]:
+    """(n_scaling, k_scaling) for one resource shape: fixed for strong scaling, grown by
+    the experiment's rule for weak scaling."""
+    if experiment["scaling"] != "weak":
+        return float(model["n_scaling"]), float(model["k_scaling"])
+    nodes, tasks, threads = shape
+    rule = experiment["weak_scaling"]
+    units = {"node": nodes, "task": nodes * tasks, "virtual_process": nodes * tasks * threads}[rule["unit"]]
+    return round(float(rule["n_scaling_per_unit"]) * units, 12), float(model["k_scaling"])
+
+
+def plan_runs(c: Campaign) -> list[Run]:
+    """The campaign's runs, ordered by backend, resources, seed, repetition."""
+    runs = []
+    exp, model = c.experiment, c.model
+    for backend in exp["backends"]:
+        for shape in resource_shapes(exp):
+            n_scaling, k_scaling = model_for_shape(exp, model, shape)
+            for seed in model["seeds"]:
+                for rep in range(exp["repetitions"]):
+                    params = {k: model[k] for k in MODEL_KEYS}
+                    params.update(n_scaling=n_scaling, k_scaling=k_scaling, backend=backend,
+                                  machine=c.machine["name"], seed=int(seed), repetition=rep,
+                                  nodes=shape[0], tasks_per_node=shape[1], threads_per_task=shape[2])
+                    for key in ("t_presim_ms", "t_sim_ms", "dt_ms"):
+                        params[key] = float(params[key])
+                    runs.append(Run(run_id=make_run_id(params), campaign=c.name, **params))
+    ids = [r.run_id for r in runs]
+    assert len(set(ids)) == len(ids), "run ids must be unique"
+    return runs
+
+
+def write_plan_csv(runs: list[Run], path) -> None:
+    fields = list(Run.__dataclass_fields__)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        for run in runs:
+            writer.writerow(run.spec())

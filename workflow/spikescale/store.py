@@ -1,0 +1,246 @@
+"""The campaign store: merge run files into campaign.h5 and runs.csv; load them back.
+
+``python -m spikescale.store collect`` is what the workflow's collect rule runs. The
+loaders (``load_runs``, ``load_phases``, ``load_kernel_timers``, ``load_spikes``) return
+pandas DataFrames; the layout they read is described in docs/hdf5-layout.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from spikescale.backends import BACKEND_PLATFORMS
+from spikescale.record import RecordError, read_summary
+
+# One row per run. Empty where a figure does not apply (yet), never a guess.
+RUNS_CSV_COLUMNS = (
+    "run_id", "campaign", "backend", "platform", "emulated", "model", "n_scaling", "k_scaling", "drive",
+    "t_model_s", "seed", "repetition", "nodes", "tasks_per_node", "threads_per_task", "status", "error",
+    "t_create_s", "t_connect_s", "t_construct_s", "t_presim_s", "t_sim_s", "rtf", "n_neurons", "n_synapses",
+    "n_spikes", "synaptic_events", "mem_peak_mb_max", "energy_sim_j", "energy_source", "esyn_uj", "validation",
+    "host", "slurm_job_id", "started_at", "git_commit",
+    # beyond the required set
+    "machine", "virtual_processes", "record_spikes", "t_presim_model_s", "dt_ms", "thalamic_input",
+    "failed_phase", "t_setup_s", "t_collect_s", "t_total_s", "rate_mean_hz", "synaptic_events_method",
+    "mem_peak_scope", "nest_version", "git_dirty", "finished_at", "file_sha256",
+)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _blank(value):
+    return "" if value is None else value
+
+
+def row_from_summary(s: dict, path: Path) -> dict:
+    """One runs.csv row from a run file's root, spec and summary attributes."""
+    backend = s["spec.backend"]
+    platform, emulated = BACKEND_PLATFORMS.get(backend, ("", ""))
+    row = {
+        "run_id": s["run_id"], "campaign": s["campaign"], "backend": backend, "platform": platform,
+        "emulated": emulated, "model": s["spec.model"], "n_scaling": s["spec.n_scaling"],
+        "k_scaling": s["spec.k_scaling"], "drive": s["spec.drive"], "t_model_s": s["spec.t_sim_ms"] / 1000.0,
+        "seed": s["spec.seed"], "repetition": s["spec.repetition"], "nodes": s["spec.nodes"],
+        "tasks_per_node": s["spec.tasks_per_node"], "threads_per_task": s["spec.threads_per_task"],
+        "status": s["status"], "error": s["error"], "validation": "",
+        "host": s.get("provenance.host", ""), "slurm_job_id": "",
+        "started_at": s["started_at"], "finished_at": s["finished_at"],
+        "git_commit": s.get("provenance.git_commit", ""), "git_dirty": s.get("provenance.git_dirty", ""),
+        "machine": s["spec.machine"], "record_spikes": s["spec.record_spikes"],
+        "t_presim_model_s": s["spec.t_presim_ms"] / 1000.0, "dt_ms": s["spec.dt_ms"],
+        "thalamic_input": s["spec.thalamic_input"], "failed_phase": s.get("failed_phase", ""),
+        "virtual_processes": s["spec.nodes"] * s["spec.tasks_per_node"] * s["spec.threads_per_task"],
+        "file_sha256": file_sha256(path),
+    }
+    for key in ("t_create_s", "t_connect_s", "t_construct_s", "t_presim_s", "t_sim_s", "rtf", "n_neurons",
+                "n_synapses", "n_spikes", "synaptic_events", "mem_peak_mb_max", "energy_sim_j", "energy_source",
+                "esyn_uj", "t_setup_s", "t_collect_s", "t_total_s", "rate_mean_hz", "synaptic_events_method",
+                "mem_peak_scope"):
+        row[key] = _blank(s.get(f"summary.{key}"))
+    return row
+
+
+def _slurm_job_id(path: Path) -> str:
+    with h5py.File(path, "r") as fh:
+        slurm = fh.get("provenance/slurm")
+        value = slurm.attrs.get("SLURM_JOB_ID", "") if slurm is not None else ""
+        nest_version = fh["provenance/packages"].attrs.get("nest-simulator", "") if "provenance/packages" in fh else ""
+    return str(value), str(nest_version)
+
+
+def _write_columns(group: h5py.Group, frame: pd.DataFrame) -> None:
+    for column in frame.columns:
+        values = frame[column]
+        numeric = pd.to_numeric(values, errors="coerce")
+        if values.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+            group.create_dataset(column, data=values.astype(bool).to_numpy())
+        elif numeric.notna().sum() == (values != "").sum() and (values != "").any():
+            group.create_dataset(column, data=numeric.to_numpy(dtype=float))  # empty -> NaN
+        else:
+            group.create_dataset(column, data=values.astype(str).to_numpy(dtype=object), dtype=h5py.string_dtype())
+
+
+def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: Path,
+            resolved_config: dict | None = None) -> pd.DataFrame:
+    """Merge run files into campaign.h5 (summary table + a copy of every record) and
+    runs.csv. A file that is not a complete run record is set aside with a message and
+    never merged. Writes both outputs atomically; running it twice gives the same content."""
+    rows, rejected, paths = [], [], {}
+    for path in sorted(map(Path, run_files)):
+        try:
+            summary = read_summary(path)
+            row = row_from_summary(summary, path)
+            row["slurm_job_id"], row["nest_version"] = _slurm_job_id(path)
+        except (RecordError, KeyError, OSError) as exc:
+            rejected.append((str(path), str(exc)))
+            print(f"collect: set aside {path}: {exc}", file=sys.stderr)
+            continue
+        if row["campaign"] != campaign:
+            rejected.append((str(path), f"belongs to campaign {row['campaign']!r}"))
+            print(f"collect: set aside {path}: belongs to campaign {row['campaign']!r}", file=sys.stderr)
+            continue
+        rows.append(row)
+        paths[row["run_id"]] = path
+
+    frame = pd.DataFrame(rows, columns=list(RUNS_CSV_COLUMNS))
+    sort_keys = ["backend", "n_scaling", "nodes", "tasks_per_node", "threads_per_task", "seed", "repetition"]
+    frame = frame.sort_values(sort_keys, kind="stable").reset_index(drop=True)
+
+    runs_csv.parent.mkdir(parents=True, exist_ok=True)
+    tmp_csv = runs_csv.with_name(runs_csv.name + ".tmp")
+    frame.to_csv(tmp_csv, index=False, quoting=csv.QUOTE_MINIMAL)
+    tmp_csv.replace(runs_csv)
+
+    tmp_h5 = campaign_h5.with_name(campaign_h5.name + ".tmp")
+    with h5py.File(tmp_h5, "w") as out:
+        out.attrs["format"] = "spikescale-campaign"
+        out.attrs["format_version"] = 1
+        out.attrs["campaign"] = campaign
+        out.attrs["n_runs"] = len(frame)
+        out.attrs["n_failed"] = int((frame["status"] != "ok").sum())
+        out.attrs["rejected_files"] = json.dumps(rejected)
+        if resolved_config is not None:
+            out.create_dataset("config_resolved", data=json.dumps(resolved_config, sort_keys=True, default=str),
+                               dtype=h5py.string_dtype())
+        _write_columns(out.create_group("summary"), frame.fillna(""))
+        runs_group = out.create_group("runs")
+        by_id = {row["run_id"]: row for row in rows}
+        for run_id in frame["run_id"]:
+            with h5py.File(paths[run_id], "r") as src:
+                dst = runs_group.create_group(run_id)
+                for name, value in src.attrs.items():
+                    dst.attrs[name] = value
+                dst.attrs["file_sha256"] = by_id[run_id]["file_sha256"]
+                for name in src:
+                    src.copy(src[name], dst, name=name)
+    tmp_h5.replace(campaign_h5)
+
+    failed = frame[frame["status"] != "ok"]
+    print(f"collect: {len(frame)} run(s) in {campaign_h5}, {len(failed)} failed, {len(rejected)} set aside")
+    for _, row in failed.iterrows():
+        print(f"collect: FAILED {row['run_id']} in phase {row['failed_phase'] or '?'}: {row['error']}")
+    return frame
+
+
+# ---------------------------------------------------------------- loaders
+
+def load_runs(path: str | Path) -> pd.DataFrame:
+    """The summary table, one row per run, from campaign.h5 or runs.csv."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path, keep_default_na=True)
+    with h5py.File(path, "r") as fh:
+        data = {}
+        for name, ds in fh["summary"].items():
+            values = ds[()]
+            if values.dtype.kind == "O":
+                values = [v.decode() if isinstance(v, bytes) else v for v in values]
+            data[name] = values
+    frame = pd.DataFrame(data)
+    return frame[[c for c in RUNS_CSV_COLUMNS if c in frame.columns]]
+
+
+def load_phases(path: str | Path) -> pd.DataFrame:
+    """Wall time and memory per run, rank and phase (long format)."""
+    rows = []
+    with h5py.File(path, "r") as fh:
+        for run_id, run in fh["runs"].items():
+            for rank, rank_group in run["ranks"].items():
+                for phase, group in rank_group["phases"].items():
+                    rows.append({"run_id": run_id, "rank": int(rank), "phase": phase,
+                                 **{k: group.attrs[k] for k in ("order", "wall_s", "mem_rss_mb", "mem_peak_mb")}})
+    frame = pd.DataFrame(rows, columns=["run_id", "rank", "phase", "order", "wall_s", "mem_rss_mb", "mem_peak_mb"])
+    return frame.sort_values(["run_id", "rank", "order"]).reset_index(drop=True)
+
+
+def load_kernel_timers(path: str | Path) -> pd.DataFrame:
+    """Every simulator kernel timer per run, rank and phase; thread -1 marks a timer that
+    is not per thread (long format, seconds)."""
+    rows = []
+    with h5py.File(path, "r") as fh:
+        for run_id, run in fh["runs"].items():
+            for rank, rank_group in run["ranks"].items():
+                if "kernel_timers" not in rank_group:
+                    continue
+                for phase, group in rank_group["kernel_timers"].items():
+                    for timer, value in group.attrs.items():
+                        rows.append((run_id, int(rank), phase, timer, -1, float(value)))
+                    for timer, ds in group.items():
+                        for thread, value in enumerate(np.atleast_1d(ds[()])):
+                            rows.append((run_id, int(rank), phase, timer, thread, float(value)))
+    return pd.DataFrame(rows, columns=["run_id", "rank", "phase", "timer", "thread", "value_s"])
+
+
+def load_spikes(path: str | Path, run_id: str) -> pd.DataFrame:
+    """Recorded spikes of one run (population, sender, time_ms), from a run file or
+    campaign.h5. Empty where the run did not record spikes."""
+    rows = []
+    with h5py.File(path, "r") as fh:
+        run = fh[f"runs/{run_id}"] if "runs" in fh else fh
+        for rank_group in run["ranks"].values():
+            if "spikes" not in rank_group:
+                continue
+            for pop, group in rank_group["spikes"].items():
+                senders, times = group["senders"][()], group["times_ms"][()]
+                rows.append(pd.DataFrame({"population": pop, "sender": senders, "time_ms": times}))
+    if not rows:
+        return pd.DataFrame({"population": pd.Series(dtype=str), "sender": pd.Series(dtype=np.int64),
+                             "time_ms": pd.Series(dtype=float)})
+    return pd.concat(rows, ignore_index=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="spikescale campaign store")
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("collect", help="merge run files into campaign.h5 and runs.csv")
+    c.add_argument("--campaign", required=True)
+    c.add_argument("--plan", required=True, type=Path, help="plan.csv: which runs belong to the campaign")
+    c.add_argument("--runs-dir", required=True, type=Path)
+    c.add_argument("--config", type=Path, help="resolved campaign configuration (JSON) to store")
+    c.add_argument("--out-h5", required=True, type=Path)
+    c.add_argument("--out-csv", required=True, type=Path)
+    args = parser.parse_args(argv)
+    plan = pd.read_csv(args.plan)
+    files = [args.runs_dir / f"{run_id}.h5" for run_id in plan["run_id"]]
+    resolved = json.loads(args.config.read_text()) if args.config else None
+    collect(files, args.campaign, args.out_h5, args.out_csv, resolved)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
