@@ -2,7 +2,11 @@
 # config -> plan -> simulate (one job per run) -> one HDF5 file per run -> collect -> analysis.
 # Choose the campaign with `--config experiment=<name>`; see README.md.
 
-configfile: "config/config.yaml"
+from pathlib import Path
+
+
+# The repository's config/ is found wherever snakemake is started (--directory may differ).
+configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
 include: "workflow/rules/common.smk"

@@ -12,7 +12,7 @@ rule collect:
         f"{RESULTS}/logs/collect.log",
     params:
         campaign=CAMPAIGN.name,
-        runs_dir=f"{RESULTS}/runs",
+        runs_dir=lambda wildcards, input: str(Path(input.runs[0]).parent),
         python=WORKFLOW_PYTHON,
     resources:
         mem_mb=2000,

@@ -1,4 +1,5 @@
 # Shared set-up: load and validate the campaign (nothing runs if it is invalid) and plan it.
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -16,12 +17,14 @@ from spikescale.plan import plan_runs
 from spikescale.resources import cores_requested, estimated_memory_mb
 from spikescale.software import missing_environment, python_prefix
 
+CONFIG_DIR = str(config.get("config_dir", REPO / "config"))
 try:
-    CAMPAIGN = load_campaign(config["experiment"], config.get("config_dir", REPO / "config"))
+    CAMPAIGN = load_campaign(config["experiment"], CONFIG_DIR)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 RUNS = {run.run_id: run for run in plan_runs(CAMPAIGN)}
+PLAN_DIGEST = hashlib.sha256(json.dumps([sorted(RUNS), CAMPAIGN.resolved()], sort_keys=True).encode()).hexdigest()
 RESULTS = f"{config.get('results_dir', 'results')}/{CAMPAIGN.name}"
 # The workflow's own interpreter runs collect and analysis; runs use their backend's.
 WORKFLOW_PYTHON = f"env PYTHONPATH={REPO}:{REPO / 'workflow'} {sys.executable}"

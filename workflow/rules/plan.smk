@@ -5,20 +5,18 @@ rule plan:
         plan=f"{RESULTS}/plan.csv",
         config=f"{RESULTS}/config_resolved.json",
     params:
-        # a digest, not the table: stored by Snakemake to notice a changed plan
-        digest=lambda wildcards: __import__("hashlib").sha256(
-            json.dumps([sorted(RUNS), CAMPAIGN.resolved()], sort_keys=True).encode()
-        ).hexdigest(),
+        # a digest, not the table: Snakemake stores it to notice a changed plan
+        digest=PLAN_DIGEST,
+        experiment=config["experiment"],
+        config_dir=CONFIG_DIR,
+        python=WORKFLOW_PYTHON,
     log:
         f"{RESULTS}/logs/plan.log",
     resources:
         mem_mb=500,
         runtime=5,
-    run:
-        from spikescale.plan import write_plan_csv
-
-        write_plan_csv(list(RUNS.values()), output.plan)
-        Path(output.config).write_text(
-            json.dumps({"files": CAMPAIGN.files, **CAMPAIGN.resolved()}, indent=2, sort_keys=True)
-        )
-        Path(log[0]).write_text(f"planned {len(RUNS)} runs of campaign {CAMPAIGN.name}\n")
+    conda:
+        "../../envs/workflow.yaml"
+    shell:
+        "{params.python} -m spikescale.plan --experiment {params.experiment:q} --config-dir {params.config_dir:q}"
+        " --out-plan {output.plan:q} --out-config {output.config:q} 2>&1 | tee {log:q}"

@@ -149,12 +149,13 @@ def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike =
         raise ConfigError(problems)
     schema = load_schema("experiment")
     problems = _schema_problems(exp, schema, exp_label)
-    if problems:
-        raise ConfigError(problems)
     exp = _fill_defaults(exp, schema)
 
+    # Check the other parts too, so that one run of the checks reports every problem.
     parts, files = {}, {"experiment": exp_label}
     for part in PARTS:
+        if not isinstance(exp.get(part), str) or any(p.key == part for p in problems):
+            continue
         path = config_dir / part / f"{exp[part]}.yaml"
         files[part] = str(path)
         data, read_problems = read_yaml(path, exp_label, part)

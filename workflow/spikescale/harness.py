@@ -99,7 +99,9 @@ def run(spec: dict, context: dict, comm=None) -> dict:
     rank_tree: dict = {"attrs": {"rank": comm.rank}}
     summary: dict = {}
     status, error, error_type, failed_phase, tb = "ok", "", "", "", ""
+    # Provenance first: a run that later exhausts its memory can still be described.
     versions = provenance.package_versions()
+    host = {**provenance.collect_host(), **provenance.git_state()}
     backend = None
     t_sim_model_s = spec["t_sim_ms"] / 1000.0
     log(f"run {spec['run_id']}: backend {spec['backend']}, n_scaling {spec['n_scaling']}, "
@@ -135,7 +137,7 @@ def run(spec: dict, context: dict, comm=None) -> dict:
                 t0 = spec["t_presim_ms"]
                 per_pop = np.array([int(np.count_nonzero(times > t0)) for _, times in spikes.values()])
                 rank_tree["spikes"] = {pop: {"senders": s, "times_ms": t} for pop, (s, t) in spikes.items()}
-                rank_tree["spikes"]["attrs"] = {"population_first_ids": backend.population_first_ids()}
+                rank_tree["population_first_ids"] = np.asarray(backend.population_first_ids(), dtype=np.int64)
                 rank_tree["spikes_sim_by_population"] = per_pop
                 counts["n_spikes"] = int(per_pop.sum())
                 counts["synaptic_events"] = float(np.dot(per_pop, out_degree))
@@ -154,6 +156,13 @@ def run(spec: dict, context: dict, comm=None) -> dict:
         error = f"{error_type}: {exc}"
         tb = traceback.format_exc()
         log(f"RUN FAILED in phase {failed_phase or '(none)'}: {error}")
+        if backend is not None:
+            # Free the simulator's memory first: after an out-of-memory error, HDF5 could
+            # not even open the record file (seen: a segfault inside H5Fcreate).
+            try:
+                backend.release()
+            except Exception as release_error:  # noqa: BLE001 - the original error matters more
+                log(f"could not release the simulator's memory: {release_error}")
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -171,8 +180,7 @@ def run(spec: dict, context: dict, comm=None) -> dict:
         "spec": {"attrs": spec},
         "summary": {"attrs": summary},
         "provenance": {
-            "attrs": {**provenance.collect_host(), **provenance.git_state(),
-                      "config_sha256": provenance.config_sha256(context),
+            "attrs": {**host, "config_sha256": provenance.config_sha256(context),
                       "argv": " ".join(sys.argv)},
             "packages": {"attrs": versions},
             "slurm": {"attrs": provenance.slurm_variables()},

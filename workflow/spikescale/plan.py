@@ -111,3 +111,31 @@ def write_plan_csv(runs: list[Run], path) -> None:
         writer.writeheader()
         for run in runs:
             writer.writerow(run.spec())
+
+
+def main(argv=None) -> int:
+    """Write plan.csv and the resolved configuration of a campaign (the plan rule)."""
+    import argparse
+    from pathlib import Path
+
+    from spikescale.config import load_campaign
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--experiment", required=True, help="experiment name in <config-dir>/experiment/, or a path")
+    parser.add_argument("--config-dir", required=True, type=Path)
+    parser.add_argument("--out-plan", required=True, type=Path)
+    parser.add_argument("--out-config", required=True, type=Path)
+    args = parser.parse_args(argv)
+    campaign = load_campaign(args.experiment, args.config_dir)
+    runs = plan_runs(campaign)
+    args.out_plan.parent.mkdir(parents=True, exist_ok=True)
+    write_plan_csv(runs, args.out_plan)
+    args.out_config.write_text(json.dumps({"files": campaign.files, **campaign.resolved()}, indent=2, sort_keys=True))
+    print(f"planned {len(runs)} run(s) of campaign {campaign.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -15,6 +15,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import psutil
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Distributions whose versions change what a run measures.
 PACKAGES = ("nest-simulator", "numpy", "scipy", "h5py", "psutil", "mpi4py", "snakemake", "pandas")
@@ -69,12 +71,7 @@ def config_sha256(resolved: dict) -> str:
 
 
 def collect_host() -> dict:
-    try:
-        import psutil
-
-        physical = psutil.cpu_count(logical=False) or 0
-    except ImportError:
-        physical = 0
+    physical = psutil.cpu_count(logical=False) or 0
     return {
         "host": socket.gethostname(),
         "cpu_model": cpu_model(),

@@ -37,6 +37,12 @@ class NestBackend:
             raise RuntimeError(f"NEST has {vps} virtual processes, the run asked for "
                                f"{self.run['nodes'] * self.run['tasks_per_node'] * self.run['threads_per_task']}")
 
+    def release(self) -> None:
+        """Drop the network and free its memory (after a failure, before writing the record)."""
+        self.handles = None
+        if self.nest is not None:
+            self.nest.ResetKernel()
+
     def versions(self) -> dict:
         return {"nest-simulator": self.nest.__version__,
                 "nest_have_mpi": bool(self.nest.build_info.get("have_mpi", False)),

@@ -1,0 +1,239 @@
+"""Every kind of bad configuration gets one clear error naming file, key, value and what
+is allowed, and nothing runs (checked through snakemake at the end)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import edit_yaml, snakemake, write_yaml
+from spikescale.config import load_campaign
+from spikescale.errors import ConfigError
+
+
+def problems_of(config_dir, experiment="tiny"):
+    with pytest.raises(ConfigError) as info:
+        load_campaign(experiment, config_dir)
+    return info.value.problems
+
+
+def one_problem(config_dir, experiment="tiny"):
+    problems = problems_of(config_dir, experiment)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def test_valid_tiny_campaign_loads_with_defaults(config_dir):
+    c = load_campaign("tiny", config_dir)
+    assert c.name == "tiny"
+    assert c.machine["nodes_max"] == 1  # default filled in
+    assert c.files["model"].endswith("model/tiny.yaml")
+
+
+def test_shipped_configurations_are_valid():
+    root = Path(__file__).resolve().parents[1] / "config"
+    for path in sorted((root / "experiment").glob("*.yaml")):
+        load_campaign(path.stem, root)
+
+
+def test_unknown_key_names_it_and_lists_allowed(config_dir):
+    edit_yaml(config_dir / "model" / "tiny.yaml", n_scalling=0.5)
+    p = one_problem(config_dir)
+    assert p.file.endswith("model/tiny.yaml") and p.key == "n_scalling" and p.value == 0.5
+    assert "unknown key" in p.allowed and "n_scaling" in p.allowed
+
+
+def test_wrong_type(config_dir):
+    edit_yaml(config_dir / "model" / "tiny.yaml", t_sim_ms="long")
+    p = one_problem(config_dir)
+    assert (p.key, p.value) == ("t_sim_ms", "long") and "a number" in p.allowed
+    assert "t_sim_ms = 'long'" in str(ConfigError([p]))
+
+
+@pytest.mark.parametrize("key", ["nodes", "tasks_per_node", "threads_per_task"])
+def test_counts_below_one(config_dir, key):
+    exp = yaml.safe_load((config_dir / "experiment" / "tiny.yaml").read_text())
+    exp["axes"][key] = [0]
+    write_yaml(config_dir / "experiment" / "tiny.yaml", exp)
+    p = one_problem(config_dir)
+    assert p.key == f"axes.{key}[0]" and p.value == 0 and p.allowed == "must be >= 1"
+
+
+def test_repetitions_below_one(config_dir):
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", repetitions=0)
+    p = one_problem(config_dir)
+    assert (p.key, p.value, p.allowed) == ("repetitions", 0, "must be >= 1")
+
+
+@pytest.mark.parametrize("key,value,allowed", [("n_scaling", 0, "must be > 0"), ("n_scaling", 1.5, "must be <= 1"),
+                                               ("k_scaling", -0.1, "must be > 0"), ("k_scaling", 2, "must be <= 1")])
+def test_scales_outside_zero_one(config_dir, key, value, allowed):
+    edit_yaml(config_dir / "model" / "tiny.yaml", **{key: value})
+    p = one_problem(config_dir)
+    assert (p.key, p.value, p.allowed) == (key, value, allowed)
+
+
+def test_empty_axis(config_dir):
+    exp = yaml.safe_load((config_dir / "experiment" / "tiny.yaml").read_text())
+    exp["axes"]["threads_per_task"] = []
+    write_yaml(config_dir / "experiment" / "tiny.yaml", exp)
+    p = one_problem(config_dir)
+    assert p.key == "axes.threads_per_task" and p.value == [] and "at least 1" in p.allowed
+
+
+def test_empty_seeds(config_dir):
+    edit_yaml(config_dir / "model" / "tiny.yaml", seeds=[])
+    p = one_problem(config_dir)
+    assert p.key == "seeds" and "at least 1" in p.allowed
+
+
+def test_unknown_backend(config_dir):
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", backends=["nest", "neuron"])
+    p = one_problem(config_dir)
+    assert p.key == "backends[1]" and p.value == "neuron" and "'nest'" in p.allowed
+
+
+def test_unknown_drive(config_dir):
+    edit_yaml(config_dir / "model" / "tiny.yaml", drive="ac")
+    p = one_problem(config_dir)
+    assert p.value == "ac" and "'poisson'" in p.allowed and "'dc'" in p.allowed
+
+
+def test_more_threads_than_cores(config_dir):
+    exp = yaml.safe_load((config_dir / "experiment" / "tiny.yaml").read_text())
+    exp["axes"]["threads_per_task"] = [1, 4]
+    write_yaml(config_dir / "experiment" / "tiny.yaml", exp)
+    p = one_problem(config_dir)
+    assert p.key == "axes.threads_per_task[1]" and p.value == 4
+    assert "cores_per_node = 2" in p.allowed and "machine/local.yaml" in p.allowed
+
+
+def test_oversubscription_can_be_allowed(config_dir):
+    exp = yaml.safe_load((config_dir / "experiment" / "tiny.yaml").read_text())
+    exp["axes"]["threads_per_task"] = [4]
+    write_yaml(config_dir / "experiment" / "tiny.yaml", exp)
+    edit_yaml(config_dir / "machine" / "local.yaml", allow_oversubscription=True)
+    assert load_campaign("tiny", config_dir).experiment["axes"]["threads_per_task"] == [4]
+
+
+def test_more_nodes_than_machine(config_dir):
+    exp = yaml.safe_load((config_dir / "experiment" / "tiny.yaml").read_text())
+    exp["axes"]["nodes"] = [1, 2]
+    write_yaml(config_dir / "experiment" / "tiny.yaml", exp)
+    problems = problems_of(config_dir)
+    node_problem = [p for p in problems if p.key == "axes.nodes[1]"]
+    assert node_problem and "nodes_max = 1" in node_problem[0].allowed
+
+
+def test_more_memory_than_machine(config_dir):
+    edit_yaml(config_dir / "machine" / "local.yaml", memory_per_node_mb=1000)
+    edit_yaml(config_dir / "model" / "tiny.yaml", n_scaling=0.5, k_scaling=0.5)
+    problems = problems_of(config_dir)
+    assert any("needs about" in p.allowed and "1,000 MB" in p.allowed for p in problems)
+
+
+def test_full_scale_nest_with_two_virtual_processes_is_refused(config_dir):
+    edit_yaml(config_dir / "model" / "tiny.yaml", n_scaling=1.0, k_scaling=1.0, drive="dc")
+    edit_yaml(config_dir / "experiment" / "tiny.yaml",
+              axes={"nodes": [1], "tasks_per_node": [1], "threads_per_task": [2]})
+    p = one_problem(config_dir)
+    assert p.key == "axes" and p.value == {"nodes": 1, "tasks_per_node": 1, "threads_per_task": 2}
+    assert "134,217,726" in p.allowed and ">= 3 virtual processes" in p.allowed
+
+
+def test_full_scale_with_four_threads_is_accepted_when_oversubscribed(config_dir):
+    edit_yaml(config_dir / "model" / "tiny.yaml", n_scaling=1.0, k_scaling=1.0, drive="dc")
+    edit_yaml(config_dir / "experiment" / "tiny.yaml",
+              axes={"nodes": [1], "tasks_per_node": [1], "threads_per_task": [4]})
+    edit_yaml(config_dir / "machine" / "local.yaml", allow_oversubscription=True)
+    load_campaign("tiny", config_dir)
+
+
+def test_missing_part_file_lists_available(config_dir):
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", machine="jureca")
+    p = one_problem(config_dir)
+    assert p.key == "machine" and p.value == "jureca" and "local" in p.allowed
+
+
+def test_missing_experiment(config_dir):
+    p = one_problem(config_dir, experiment="nonexistent")
+    assert p.key == "experiment" and "tiny" in p.allowed
+
+
+def test_yaml_tags_are_refused(config_dir):
+    (config_dir / "model" / "tiny.yaml").write_text("model: !!python/object/apply:os.system ['touch /tmp/pwned']\n")
+    p = one_problem(config_dir)
+    assert p.file.endswith("model/tiny.yaml") and "tags are refused" in p.allowed
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_bytes_that_are_not_utf8(config_dir):
+    (config_dir / "model" / "tiny.yaml").write_bytes(b"model: pd14\ndrive: \xff\xfe\n")
+    p = one_problem(config_dir)
+    assert "not valid UTF-8" in p.allowed
+
+
+def test_missing_software_entry_for_backend(config_dir):
+    (config_dir / "software" / "empty.yaml").write_text("{}\n")
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", software="empty")
+    p = one_problem(config_dir)
+    assert p.file.endswith("software/empty.yaml") and "at least 1" in p.allowed
+
+
+def test_software_kind_needs_its_field(config_dir):
+    write_yaml(config_dir / "software" / "default.yaml", {"nest": {"environment": {"kind": "modules"}}})
+    p = one_problem(config_dir)
+    assert p.key == "nest.environment.modules" and "required" in p.allowed
+
+
+def test_shell_characters_refused_in_module_names(config_dir):
+    write_yaml(config_dir / "software" / "default.yaml",
+               {"nest": {"environment": {"kind": "modules", "modules": ["NEST/3.10; rm -rf ~"]}}})
+    p = one_problem(config_dir)
+    assert p.key == "nest.environment.modules[0]" and "no spaces or shell characters" in p.allowed
+
+
+def test_multi_rank_without_mpi_launcher(config_dir):
+    edit_yaml(config_dir / "machine" / "local.yaml", cores_per_node=4)
+    edit_yaml(config_dir / "experiment" / "tiny.yaml",
+              axes={"nodes": [1], "tasks_per_node": [2], "threads_per_task": [1]})
+    p = one_problem(config_dir)
+    assert p.key == "axes.tasks_per_node[0]" and "MPI launcher" in p.allowed
+
+
+def test_weak_scaling_needs_its_rule(config_dir):
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", scaling="weak")
+    p = one_problem(config_dir)
+    assert p.key == "weak_scaling" and "required" in p.allowed
+
+
+def test_weak_scaling_beyond_full_scale(config_dir):
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", scaling="weak",
+              weak_scaling={"n_scaling_per_unit": 0.6, "unit": "virtual_process"})
+    p = one_problem(config_dir)
+    assert p.key == "weak_scaling.n_scaling_per_unit" and "n_scaling = 1.2" in p.allowed
+
+
+def test_all_problems_reported_together(config_dir):
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", repetitions=0, bogus=True)
+    edit_yaml(config_dir / "model" / "tiny.yaml", dt_ms="x")
+    keys = {p.key for p in problems_of(config_dir)}
+    assert {"repetitions", "bogus", "dt_ms"} <= keys
+
+
+def test_presim_not_a_whole_number_of_steps(config_dir):
+    edit_yaml(config_dir / "model" / "tiny.yaml", t_presim_ms=100.05)
+    p = one_problem(config_dir)
+    assert p.key == "t_presim_ms" and "whole number of steps" in p.allowed
+
+
+@pytest.mark.workflow
+def test_snakemake_refuses_bad_config_before_running_anything(config_dir, tmp_path):
+    edit_yaml(config_dir / "model" / "tiny.yaml", n_scaling=1.5)
+    results = tmp_path / "results"
+    proc = snakemake(config_dir, results, check=False)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "model/tiny.yaml: n_scaling = 1.5: must be <= 1" in output
+    assert "nothing was run" in output
+    assert not results.exists()

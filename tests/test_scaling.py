@@ -1,0 +1,69 @@
+"""Strong-scaling arithmetic on known numbers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.scaling import shape_label, strong_scaling_table
+
+
+def runs_frame(rows):
+    base = {"backend": "nest", "n_scaling": 0.1, "k_scaling": 0.1, "drive": "poisson", "nodes": 1,
+            "tasks_per_node": 1, "status": "ok", "t_create_s": 0.1, "t_connect_s": 1.0, "t_construct_s": 1.1,
+            "t_presim_s": 1.0}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_speedup_and_efficiency_on_known_numbers():
+    runs = runs_frame([
+        {"threads_per_task": 1, "t_sim_s": 8.0, "rtf": 8.0, "seed": 1},
+        {"threads_per_task": 1, "t_sim_s": 12.0, "rtf": 12.0, "seed": 2},
+        {"threads_per_task": 2, "t_sim_s": 5.0, "rtf": 5.0, "seed": 1},
+        {"threads_per_task": 2, "t_sim_s": 5.0, "rtf": 5.0, "seed": 2},
+        {"threads_per_task": 4, "t_sim_s": 4.0, "rtf": 4.0, "seed": 1},
+    ])
+    t = strong_scaling_table(runs).set_index("threads_per_task")
+    assert t.loc[1, "t_sim_s_mean"] == 10.0
+    assert t.loc[1, "t_sim_s_sd"] == pytest.approx(np.std([8, 12], ddof=1))
+    assert t.loc[2, "speedup_mean"] == 2.0  # 10 / 5
+    assert t.loc[2, "efficiency_mean"] == 1.0  # 2 / 2
+    assert t.loc[4, "speedup_mean"] == 2.5
+    assert t.loc[4, "efficiency_mean"] == 0.625
+    assert np.isnan(t.loc[4, "speedup_sd"])  # one run: no spread
+    assert t.loc[1, "speedup_mean"] == pytest.approx(np.mean([10 / 8, 10 / 12]))
+    assert list(t["virtual_processes"]) == [1, 2, 4]
+    assert list(t["n_runs"]) == [2, 2, 1]
+
+
+def test_failed_runs_are_left_out():
+    runs = runs_frame([
+        {"threads_per_task": 1, "t_sim_s": 10.0, "rtf": 10.0},
+        {"threads_per_task": 2, "t_sim_s": np.nan, "rtf": np.nan, "status": "failed"},
+        {"threads_per_task": 2, "t_sim_s": 5.0, "rtf": 5.0},
+    ])
+    t = strong_scaling_table(runs)
+    assert list(t["n_runs"]) == [1, 1]
+    assert t["speedup_mean"].iloc[1] == 2.0
+
+
+def test_base_is_per_backend_and_model():
+    runs = pd.concat([
+        runs_frame([{"threads_per_task": 1, "t_sim_s": 10.0, "rtf": 10.0},
+                    {"threads_per_task": 2, "t_sim_s": 5.0, "rtf": 5.0}]),
+        runs_frame([{"threads_per_task": 2, "t_sim_s": 30.0, "rtf": 30.0, "n_scaling": 0.2},
+                    {"threads_per_task": 4, "t_sim_s": 20.0, "rtf": 20.0, "n_scaling": 0.2}]),
+    ])
+    t = strong_scaling_table(runs)
+    big = t[t["n_scaling"] == 0.2].set_index("threads_per_task")
+    assert big.loc[2, "speedup_mean"] == 1.0
+    assert big.loc[4, "speedup_mean"] == 1.5
+    assert big.loc[4, "efficiency_mean"] == 0.75
+
+
+def test_empty_table_when_nothing_succeeded():
+    runs = runs_frame([{"threads_per_task": 1, "t_sim_s": np.nan, "rtf": np.nan, "status": "failed"}])
+    assert strong_scaling_table(runs).empty
+
+
+def test_shape_label():
+    assert shape_label(2, 4, 8) == "2x4x8"

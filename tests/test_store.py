@@ -1,0 +1,110 @@
+"""collect: run files (written by the real harness) into campaign.h5 and runs.csv, and the
+loaders that give them back as DataFrames."""
+
+import shutil
+
+import h5py
+import pandas as pd
+import pytest
+
+from conftest import run_harness, run_spec
+from models.pd14 import derived
+from spikescale.store import RUNS_CSV_COLUMNS, collect, load_kernel_timers, load_phases, load_runs, load_spikes
+
+REQUIRED_COLUMNS = (
+    "run_id campaign backend platform emulated model n_scaling k_scaling drive t_model_s seed repetition nodes "
+    "tasks_per_node threads_per_task status error t_create_s t_connect_s t_construct_s t_presim_s t_sim_s rtf "
+    "n_neurons n_synapses n_spikes synaptic_events mem_peak_mb_max energy_sim_j energy_source esyn_uj validation "
+    "host slurm_job_id started_at git_commit").split()
+
+
+@pytest.fixture(scope="module")
+def run_dir(nest_python, tmp_path_factory):
+    """Three real run files of campaign 'test': two ok (one with spikes), one failed."""
+    runs = tmp_path_factory.mktemp("campaign") / "runs"
+    specs = [run_spec(seed=1, record_spikes=True), run_spec(seed=2, threads_per_task=2), run_spec(seed=3)]
+    contexts = [{}, {}, {"software": {"versions": {"nest-simulator": "0.0"}}}]
+    for spec, context in zip(specs, contexts):
+        assert run_harness(spec, runs / f"{spec['run_id']}.h5", context).returncode == 0
+    return runs, specs
+
+
+def test_collect_writes_one_row_per_run(run_dir, tmp_path):
+    runs, specs = run_dir
+    frame = collect(sorted(runs.glob("*.h5")), "test", tmp_path / "campaign.h5", tmp_path / "runs.csv")
+    csv = pd.read_csv(tmp_path / "runs.csv")
+    assert list(csv.columns[: len(REQUIRED_COLUMNS)]) == REQUIRED_COLUMNS
+    assert len(csv) == 3 and set(csv["run_id"]) == {s["run_id"] for s in specs}
+    ok, failed = csv[csv["status"] == "ok"], csv[csv["status"] == "failed"]
+    assert len(ok) == 2 and len(failed) == 1
+    assert (ok["rtf"] > 0).all()
+    assert (ok["n_synapses"] == derived.derive(0.02, 0.02, "poisson").n_synapses).all()
+    assert failed["error"].iloc[0].startswith("RuntimeError: software versions differ")
+    assert failed["t_sim_s"].isna().all()  # empty, not zero
+    assert (csv["platform"] == "cpu").all() and (~csv["emulated"]).all()
+    assert (csv["energy_source"].str.startswith("unavailable:")).all()
+    assert csv["validation"].isna().all()
+    assert (csv["t_model_s"] == 0.2).all()
+    assert csv["file_sha256"].str.len().eq(64).all()
+    assert len(frame) == 3
+
+
+def test_campaign_h5_layout_with_plain_h5py(run_dir, tmp_path):
+    runs, specs = run_dir
+    collect(sorted(runs.glob("*.h5")), "test", tmp_path / "campaign.h5", tmp_path / "runs.csv")
+    with h5py.File(tmp_path / "campaign.h5") as fh:
+        assert fh.attrs["format"] == "spikescale-campaign"
+        assert fh.attrs["n_runs"] == 3 and fh.attrs["n_failed"] == 1
+        assert fh["summary/t_sim_s"].shape == (3,)
+        run_id = specs[0]["run_id"]
+        assert fh[f"runs/{run_id}"].attrs["status"] == "ok"
+        assert fh[f"runs/{run_id}/ranks/0/phases/simulate"].attrs["wall_s"] > 0
+        assert fh[f"runs/{run_id}/ranks/0/spikes/L4E/times_ms"].ndim == 1
+
+
+def test_loaders_return_dataframes(run_dir, tmp_path):
+    runs, specs = run_dir
+    collect(sorted(runs.glob("*.h5")), "test", tmp_path / "campaign.h5", tmp_path / "runs.csv")
+    from_h5, from_csv = load_runs(tmp_path / "campaign.h5"), load_runs(tmp_path / "runs.csv")
+    assert list(from_h5["run_id"]) == list(from_csv["run_id"])
+    pd.testing.assert_series_equal(from_h5["t_sim_s"], from_csv["t_sim_s"], check_names=False)
+    phases = load_phases(tmp_path / "campaign.h5")
+    ok_phases = phases[phases["run_id"] == specs[0]["run_id"]]
+    assert list(ok_phases["phase"]) == ["setup", "create", "connect", "presimulate", "simulate", "collect"]
+    timers = load_kernel_timers(tmp_path / "campaign.h5")
+    sim = timers[(timers["run_id"] == specs[1]["run_id"]) & (timers["phase"] == "simulate")]
+    assert set(sim[sim["timer"] == "time_communicate_prepare"]["thread"]) == {0, 1}
+    spikes = load_spikes(tmp_path / "campaign.h5", specs[0]["run_id"])
+    assert set(spikes.columns) == {"population", "sender", "time_ms"} and len(spikes) > 0
+    assert load_spikes(tmp_path / "campaign.h5", specs[1]["run_id"]).empty
+    # a single run file reads the same way
+    assert len(load_spikes(runs / f"{specs[0]['run_id']}.h5", specs[0]["run_id"])) == len(spikes)
+
+
+def test_collect_is_idempotent(run_dir, tmp_path):
+    runs, _ = run_dir
+    files = sorted(runs.glob("*.h5"))
+    collect(files, "test", tmp_path / "campaign.h5", tmp_path / "runs.csv")
+    first = (tmp_path / "runs.csv").read_bytes()
+    before = load_runs(tmp_path / "campaign.h5")
+    collect(files, "test", tmp_path / "campaign.h5", tmp_path / "runs.csv")
+    assert (tmp_path / "runs.csv").read_bytes() == first
+    pd.testing.assert_frame_equal(load_runs(tmp_path / "campaign.h5"), before)
+
+
+def test_corrupt_and_foreign_files_are_set_aside(run_dir, tmp_path, capsys):
+    runs, specs = run_dir
+    work = tmp_path / "runs"
+    shutil.copytree(runs, work)
+    victim = work / f"{specs[1]['run_id']}.h5"
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 3])  # truncated, as by a full disk
+    frame = collect(sorted(work.glob("*.h5")), "test", tmp_path / "campaign.h5", tmp_path / "runs.csv")
+    assert specs[1]["run_id"] not in set(frame["run_id"]) and len(frame) == 2
+    assert str(victim) in capsys.readouterr().err
+    frame = collect(sorted(runs.glob("*.h5")), "other", tmp_path / "c2.h5", tmp_path / "r2.csv")
+    assert frame.empty  # runs of campaign 'test' are never merged into 'other'
+
+
+def test_column_list_is_the_documented_one():
+    assert list(RUNS_CSV_COLUMNS[: len(REQUIRED_COLUMNS)]) == REQUIRED_COLUMNS
