@@ -19,7 +19,7 @@ help:
 	@echo "make lint       snakemake --lint"
 	@echo "make benchmark  harness overhead and the INM-6 reference comparison (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
-	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside and run them again"
+	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
 
 # A stamp per environment, rebuilt when its requirements change.
 $(VENVS)/%/.installed: envs/%.txt

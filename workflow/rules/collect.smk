@@ -4,7 +4,7 @@ rule collect:
     input:
         plan=f"{RESULTS}/plan.csv",
         config=f"{RESULTS}/config_resolved.json",
-        runs=lambda wildcards: [f"{RESULTS}/runs/{run_id}.h5" for run_id in sorted(RUNS)],
+        runs=lambda wildcards: run_files(),
     output:
         h5=f"{RESULTS}/campaign.h5",
         csv=f"{RESULTS}/runs.csv",

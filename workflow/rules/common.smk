@@ -52,8 +52,14 @@ def run_context(run):
     return {"software": CAMPAIGN.software[run.backend], "machine": CAMPAIGN.machine}
 
 
+def run_files():
+    return [f"{RESULTS}/runs/{run_id}.h5" for run_id in sorted(RUNS)]
+
+
 def campaign_outputs():
-    outputs = [f"{RESULTS}/campaign.h5", f"{RESULTS}/runs.csv"]
+    # The run files are targets themselves: one that is missing (set aside, deleted, never
+    # written) is redone even when campaign.h5 is already there, and collect then follows.
+    outputs = run_files() + [f"{RESULTS}/campaign.h5", f"{RESULTS}/runs.csv"]
     if CAMPAIGN.experiment["scaling"] == "strong":
         outputs += [f"{RESULTS}/analysis/strong_scaling.csv", f"{RESULTS}/analysis/strong_scaling.png"]
     return outputs

@@ -1,0 +1,125 @@
+"""The workflow end to end through the real snakemake, on real NEST: the campaign, the
+store, the figure; re-running runs nothing; a new seed runs only the new runs; a killed run
+is redone; a failed run is recorded, collected and can be retried without losing anything."""
+
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import psutil
+import pytest
+
+from conftest import REPO, SNAKEMAKE, edit_yaml, snakemake, write_yaml
+from models.pd14 import derived
+
+pytestmark = pytest.mark.workflow
+
+
+def checksums(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.h5"))}
+
+
+def jobs_run(proc, rule="simulate_run"):
+    return proc.stdout.count(f"rule {rule}:") + proc.stderr.count(f"rule {rule}:")
+
+
+def test_campaign_end_to_end_then_nothing_then_only_new_seed(nest_python, config_dir, tmp_path):
+    results = tmp_path / "results"
+    proc = snakemake(config_dir, results)
+    out = results / "tiny"
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 4 and (runs["status"] == "ok").all() and (runs["rtf"] > 0).all()
+    assert (runs["n_synapses"] == derived.derive(0.02, 0.02, "poisson").n_synapses).all()
+    assert sorted(runs["threads_per_task"]) == [1, 1, 2, 2] and sorted(runs["seed"]) == [1, 1, 2, 2]
+    for name in ("campaign.h5", "plan.csv", "config_resolved.json", "analysis/strong_scaling.csv",
+                 "analysis/strong_scaling.png", "analysis/strong_scaling.pdf"):
+        assert (out / name).stat().st_size > 0, name
+    table = pd.read_csv(out / "analysis" / "strong_scaling.csv")
+    assert list(table["threads_per_task"]) == [1, 2] and list(table["n_runs"]) == [2, 2]
+    assert "4 of 4 steps" not in proc.stdout  # sanity: the whole DAG (8 jobs) ran
+    assert jobs_run(proc) == 4
+    for run_id in runs["run_id"]:
+        assert "phase simulate done" in (out / "logs" / "simulate" / f"{run_id}.log").read_text()
+
+    before = checksums(out / "runs")
+    again = snakemake(config_dir, results)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    edit_yaml(config_dir / "model" / "tiny.yaml", seeds=[1, 2, 3])
+    more = snakemake(config_dir, results)
+    assert jobs_run(more) == 2  # seed 3 at 1 and 2 threads, nothing else
+    after = checksums(out / "runs")
+    assert {k: after[k] for k in before} == before  # finished runs untouched
+    assert len(pd.read_csv(out / "runs.csv")) == 6
+
+
+def _harness_process(run_id, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in psutil.process_iter(["cmdline"]):
+            argv = proc.info["cmdline"] or []
+            # the Python process itself, not the shell that snakemake started it from
+            if argv[1:3] == ["-m", "spikescale.harness"] and run_id in " ".join(argv):
+                return proc
+        time.sleep(0.1)
+    raise AssertionError(f"harness of {run_id} never started")
+
+
+def test_run_killed_with_sigkill_is_redone(nest_python, config_dir, tmp_path):
+    edit_yaml(config_dir / "model" / "tiny.yaml", seeds=[1], t_sim_ms=3000.0)
+    edit_yaml(config_dir / "experiment" / "tiny.yaml",
+              axes={"nodes": [1], "tasks_per_node": [1], "threads_per_task": [1]})
+    results = tmp_path / "results"
+    from spikescale.config import load_campaign
+    from spikescale.plan import plan_runs
+
+    (run,) = plan_runs(load_campaign("tiny", config_dir))
+    cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "2",
+           "--config", "experiment=tiny", f"config_dir={config_dir}", f"results_dir={results}"]
+    smk = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    harness = _harness_process(run.run_id)
+    log = results / "tiny" / "logs" / "simulate" / f"{run.run_id}.log"
+    deadline = time.monotonic() + 120
+    while "phase simulate started" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "simulation never started"
+        time.sleep(0.05)
+    harness.send_signal(signal.SIGKILL)
+    output, _ = smk.communicate(timeout=300)
+    assert smk.returncode != 0, output
+    run_file = results / "tiny" / "runs" / f"{run.run_id}.h5"
+    assert not run_file.exists()
+    assert not list((results / "tiny" / "runs").glob("*.tmp-*"))
+    assert "phase simulate started" in log.read_text()  # how it died stays in the log
+
+    snakemake(config_dir, results)  # the next invocation redoes only what is missing
+    runs = pd.read_csv(results / "tiny" / "runs.csv")
+    assert list(runs["status"]) == ["ok"] and run_file.exists()
+
+
+def test_failed_runs_are_collected_and_retried_without_loss(nest_python, config_dir, tmp_path):
+    write_yaml(config_dir / "software" / "default.yaml",
+               {"nest": {"environment": {"kind": "venv"}, "versions": {"nest-simulator": "0.0.1"}}})
+    edit_yaml(config_dir / "model" / "tiny.yaml", seeds=[1])
+    results = tmp_path / "results"
+    snakemake(config_dir, results)
+    runs = pd.read_csv(results / "tiny" / "runs.csv")
+    assert (runs["status"] == "failed").all() and len(runs) == 2
+    assert runs["error"].str.contains("nest-simulator: expected 0.0.1, found 3.10.0").all()
+    assert (results / "tiny" / "analysis" / "strong_scaling.png").exists()  # the figure says: no ok runs
+
+    proc = subprocess.run([sys.executable, "-m", "spikescale.retry", str(results / "tiny")], capture_output=True,
+                          text=True, env={"PYTHONPATH": f"{REPO}:{REPO / 'workflow'}"}, check=True)
+    assert "2 failed run(s) set aside" in proc.stdout
+    assert len(list((results / "tiny" / "failed").glob("*.h5"))) == 2
+    again = snakemake(config_dir, results)
+    assert jobs_run(again) == 2  # exactly the failed ones run again
+    assert len(list((results / "tiny" / "failed").glob("*.h5"))) == 2  # first attempts kept
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([str(SNAKEMAKE), "--lint", "--snakefile", str(REPO / "Snakefile")], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr, proc.stdout
