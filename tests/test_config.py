@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import edit_yaml, snakemake, write_yaml
+from helpers import edit_yaml, snakemake, write_yaml
 from spikescale.config import load_campaign
 from spikescale.errors import ConfigError
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import harness_command, harness_env, run_harness, run_spec
+from helpers import harness_command, harness_env, run_harness, run_spec
 from models.pd14 import derived
 from models.pd14 import params as P
 from spikescale.record import read_record

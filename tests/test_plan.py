@@ -2,7 +2,7 @@
 
 import yaml
 
-from conftest import edit_yaml, write_yaml
+from helpers import edit_yaml, write_yaml
 from spikescale.config import load_campaign
 from spikescale.plan import canonical, make_run_id, plan_runs, write_plan_csv
 

@@ -12,7 +12,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from conftest import REPO, SNAKEMAKE, edit_yaml, snakemake, write_yaml
+from helpers import REPO, SNAKEMAKE, edit_yaml, snakemake, write_yaml
 from models.pd14 import derived
 
 pytestmark = pytest.mark.workflow

@@ -46,10 +46,16 @@ def run_of(wildcards):
         raise WorkflowError(f"run {wildcards.run_id!r} is not in the plan of campaign {CAMPAIGN.name!r}")
 
 
+# The machine settings that change what a run measures (not its description).
+MACHINE_CONTEXT_KEYS = ("name", "executor", "cores_per_node", "memory_per_node_mb", "exclusive",
+                        "allow_oversubscription")
+
+
 def run_context(run):
     """What a run needs to know besides its spec: its backend's software entry and the
     machine. Passed as a parameter, so changing either re-runs the affected runs."""
-    return {"software": CAMPAIGN.software[run.backend], "machine": CAMPAIGN.machine}
+    machine = {key: CAMPAIGN.machine[key] for key in MACHINE_CONTEXT_KEYS}
+    return {"software": CAMPAIGN.software[run.backend], "machine": machine}
 
 
 def run_files():

@@ -180,7 +180,7 @@ def run(spec: dict, context: dict, comm=None) -> dict:
         "spec": {"attrs": spec},
         "summary": {"attrs": summary},
         "provenance": {
-            "attrs": {**host, "config_sha256": provenance.config_sha256(context),
+            "attrs": {**host, "config_sha256": provenance.config_sha256({"spec": spec, **context}),
                       "argv": " ".join(sys.argv)},
             "packages": {"attrs": versions},
             "slurm": {"attrs": provenance.slurm_variables()},

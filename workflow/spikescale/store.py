@@ -135,6 +135,8 @@ def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: P
         out.attrs["n_failed"] = int((frame["status"] != "ok").sum())
         out.attrs["rejected_files"] = json.dumps(rejected)
         if resolved_config is not None:
+            out.attrs["config_sha256"] = hashlib.sha256(
+                json.dumps(resolved_config, sort_keys=True, default=str).encode()).hexdigest()
             out.create_dataset("config_resolved", data=json.dumps(resolved_config, sort_keys=True, default=str),
                                dtype=h5py.string_dtype())
         _write_columns(out.create_group("summary"), frame.fillna(""))
