@@ -10,7 +10,7 @@
 #       `git clone https://github.com/INM-6/microcircuit-PD14-model`; this script never
 #       downloads the reference, only its dependencies from PyPI).
 #
-#   SPIKESCALE_REFERENCE_VENV  where to build (default /work/.cache/spikescale/reference-venv);
+#   SPIKESCALE_REFERENCE_VENV  where to build (default ${XDG_CACHE_HOME:-~/.cache}/spikescale/reference-venv);
 #       point SPIKESCALE_REFERENCE_PYTHON at its bin/python if you build it elsewhere.
 #   PYTHON  interpreter that creates the venv (default python3).
 #
@@ -22,7 +22,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 src="${1:?usage: $0 /path/to/microcircuit-PD14-model/PyNEST}"
-venv="${SPIKESCALE_REFERENCE_VENV:-/work/.cache/spikescale/reference-venv}"
+venv="${SPIKESCALE_REFERENCE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/spikescale/reference-venv}"
 
 if [[ ! -f "$src/pyproject.toml" || ! -f "$src/src/microcircuit/network.py" ]]; then
     echo "error: $src is not the PyNEST folder of microcircuit-PD14-model" >&2
