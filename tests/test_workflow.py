@@ -22,8 +22,9 @@ def checksums(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.h5"))}
 
 
-def jobs_run(proc, rule="simulate_run"):
-    return proc.stdout.count(f"rule {rule}:") + proc.stderr.count(f"rule {rule}:")
+def jobs_run(proc, rule="simulate_"):
+    """How many jobs of rules whose name starts with `rule` finished."""
+    return (proc.stdout + proc.stderr).count(f"(Rule: {rule}")
 
 
 def test_campaign_end_to_end_then_nothing_then_only_new_seed(nest_python, config_dir, tmp_path):

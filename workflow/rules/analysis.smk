@@ -10,12 +10,11 @@ rule strong_scaling:
     log:
         f"{RESULTS}/logs/strong_scaling.log",
     params:
-        python=WORKFLOW_PYTHON,
     resources:
         mem_mb=1000,
         runtime=10,
     conda:
         "../../envs/workflow.yaml"
     shell:
-        "{params.python} -m analysis.strong_scaling --runs {input.runs:q} --table {output.table:q}"
+        WORKFLOW_PYTHON + " -m analysis.strong_scaling --runs {input.runs:q} --table {output.table:q}"
         " --png {output.png:q} --pdf {output.pdf:q} 2>&1 | tee {log:q}"

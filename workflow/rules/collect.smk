@@ -13,13 +13,12 @@ rule collect:
     params:
         campaign=CAMPAIGN.name,
         runs_dir=lambda wildcards, input: str(Path(input.runs[0]).parent),
-        python=WORKFLOW_PYTHON,
     resources:
         mem_mb=2000,
         runtime=30,
     conda:
         "../../envs/workflow.yaml"
     shell:
-        "{params.python} -m spikescale.store collect --campaign {params.campaign:q} --plan {input.plan:q}"
+        WORKFLOW_PYTHON + " -m spikescale.store collect --campaign {params.campaign:q} --plan {input.plan:q}"
         " --runs-dir {params.runs_dir:q} --config {input.config:q} --out-h5 {output.h5:q}"
         " --out-csv {output.csv:q} 2>&1 | tee {log:q}"

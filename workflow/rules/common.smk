@@ -1,6 +1,8 @@
 # Shared set-up: load and validate the campaign (nothing runs if it is invalid) and plan it.
 import hashlib
 import json
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -14,8 +16,8 @@ for _path in (REPO / "workflow", REPO):
 from spikescale.config import load_campaign
 from spikescale.errors import ConfigError
 from spikescale.plan import plan_runs
-from spikescale.resources import cores_requested, estimated_memory_mb
-from spikescale.software import missing_environment, python_prefix
+from spikescale.resources import cores_requested, estimated_memory_mb, launch_command, slurm_resources
+from spikescale.software import missing_environment, python_command, setup_command
 
 CONFIG_DIR = str(config.get("config_dir", REPO / "config"))
 try:
@@ -27,7 +29,9 @@ RUNS = {run.run_id: run for run in plan_runs(CAMPAIGN)}
 PLAN_DIGEST = hashlib.sha256(json.dumps([sorted(RUNS), CAMPAIGN.resolved()], sort_keys=True).encode()).hexdigest()
 RESULTS = f"{config.get('results_dir', 'results')}/{CAMPAIGN.name}"
 # The workflow's own interpreter runs collect and analysis; runs use their backend's.
-WORKFLOW_PYTHON = f"env PYTHONPATH={REPO}:{REPO / 'workflow'} {sys.executable}"
+WORKFLOW_PYTHON = "env PYTHONPATH={} {}".format(
+    shlex.quote(f"{REPO}:{REPO / 'workflow'}"), shlex.quote(sys.executable)
+).replace("{", "{{").replace("}", "}}")
 
 for _backend in CAMPAIGN.experiment["backends"]:
     _missing = missing_environment(CAMPAIGN.software[_backend], _backend, REPO)
@@ -56,6 +60,31 @@ def run_context(run):
     machine. Passed as a parameter, so changing either re-runs the affected runs."""
     machine = {key: CAMPAIGN.machine[key] for key in MACHINE_CONTEXT_KEYS}
     return {"software": CAMPAIGN.software[run.backend], "machine": machine}
+
+
+# One representative run spec per (backend, nodes, tasks per node, threads per task): what
+# a rule needs to fix its resources and launcher.
+RUN_SHAPES = {
+    (run.backend, run.nodes, run.tasks_per_node, run.threads_per_task): run.spec()
+    for run in sorted(RUNS.values(), key=lambda r: r.run_id)
+}
+
+
+def harness_command(backend, run_spec):
+    """Shell words starting a run's harness: environment set-up, MPI launcher, interpreter.
+    Braces are doubled: Snakemake formats the shell string once more."""
+    software = CAMPAIGN.software[backend]
+    setup, launch = setup_command(software), launch_command(run_spec, CAMPAIGN.machine)
+    words = f"{setup}{launch} {python_command(software, backend, REPO)} -m spikescale.harness"
+    return words.replace("{", "{{").replace("}", "}}")
+
+
+def run_resources(run_spec):
+    """Snakemake resources of a run: its memory and walltime locally, its full sbatch
+    request (nodes, tasks, CPUs per task, partition, ...) on SLURM."""
+    if CAMPAIGN.machine["executor"] == "slurm":
+        return slurm_resources(run_spec, CAMPAIGN.machine)
+    return {"mem_mb": estimated_memory_mb(run_spec), "runtime": CAMPAIGN.machine["walltime_max_min"]}
 
 
 def run_files():

@@ -9,7 +9,6 @@ rule plan:
         digest=PLAN_DIGEST,
         experiment=config["experiment"],
         config_dir=CONFIG_DIR,
-        python=WORKFLOW_PYTHON,
     log:
         f"{RESULTS}/logs/plan.log",
     resources:
@@ -18,5 +17,5 @@ rule plan:
     conda:
         "../../envs/workflow.yaml"
     shell:
-        "{params.python} -m spikescale.plan --experiment {params.experiment:q} --config-dir {params.config_dir:q}"
+        WORKFLOW_PYTHON + " -m spikescale.plan --experiment {params.experiment:q} --config-dir {params.config_dir:q}"
         " --out-plan {output.plan:q} --out-config {output.config:q} 2>&1 | tee {log:q}"

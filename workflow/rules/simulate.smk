@@ -1,23 +1,32 @@
-rule simulate_run:
-    """Run one run of the plan with its backend's harness and write its HDF5 record.
-    A run that fails still writes a record (status failed, with the error); a run that is
-    killed leaves no run file, so the next invocation redoes it."""
-    output:
-        run=f"{RESULTS}/runs/{{run_id}}.h5",
-    log:
-        f"{RESULTS}/logs/simulate/{{run_id}}.log",
-    params:
-        spec=lambda wildcards: run_of(wildcards).spec_json(),
-        context=lambda wildcards: json.dumps(run_context(run_of(wildcards)), sort_keys=True),
-        python=lambda wildcards: python_prefix(
-            CAMPAIGN.software[run_of(wildcards).backend], run_of(wildcards).backend, REPO
-        ),
-    threads: lambda wildcards: cores_requested(run_of(wildcards).spec(), CAMPAIGN.machine)
-    resources:
-        mem_mb=lambda wildcards: estimated_memory_mb(run_of(wildcards).spec()),
-        runtime=CAMPAIGN.machine["walltime_max_min"],
-    conda:
-        "../../envs/nest.yaml"
-    shell:
-        "{params.python} -m spikescale.harness --spec {params.spec:q} --context {params.context:q}"
-        " --out {output.run:q} 2>&1 | tee {log:q}"
+# One rule per backend and resource shape (nodes x tasks per node x threads per task).
+# The SLURM executor puts the ready jobs of one rule into one job array and gives every
+# task the FIRST job's resources, so runs that differ in resources must never share a rule:
+# here they cannot. The run id starts with backend and shape, which selects the rule.
+
+for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
+    _example = RUN_SHAPES[(_backend, _nodes, _tasks, _threads)]
+
+    rule:
+        name:
+            f"simulate_{_backend}_n{_nodes}x{_tasks}x{_threads}"
+        output:
+            run=f"{RESULTS}/runs/{{run_id}}.h5",
+        log:
+            f"{RESULTS}/logs/simulate/{{run_id}}.log",
+        wildcard_constraints:
+            run_id=f"{re.escape(f'{_backend}-n{_nodes}x{_tasks}x{_threads}-')}[A-Za-z0-9.-]+",
+        params:
+            spec=lambda wildcards: run_of(wildcards).spec_json(),
+            context=lambda wildcards: json.dumps(run_context(run_of(wildcards)), sort_keys=True),
+        threads: cores_requested(_example, CAMPAIGN.machine)
+        resources:
+            **run_resources(_example),
+        conda:
+            f"../../envs/{_backend}.yaml"
+        message:
+            f"run {{wildcards.run_id}} ({_backend}, {_nodes} node(s) x {_tasks} task(s) x {_threads} thread(s))"
+        shell:
+            # environment set-up, MPI launcher and interpreter are fixed per rule, not
+            # params: a new interpreter path must not re-run finished runs
+            f"{harness_command(_backend, _example)} --spec {{params.spec:q}} --context {{params.context:q}}"
+            " --out {output.run:q} 2>&1 | tee {log:q}"

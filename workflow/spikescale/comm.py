@@ -1,7 +1,17 @@
-"""The ranks of one run. Without MPI a run is one rank; the harness only ever asks for a
-barrier, a gather to rank 0, and which rank it is."""
+"""The ranks of one run. The harness only ever asks for a barrier, a gather to rank 0,
+which rank it is and how many there are.
+
+Without an MPI launcher a run is one rank (``SingleRank``). Under ``mpirun`` or ``srun``
+the run uses mpi4py (``MpiRanks``). Whether a process was started by an MPI launcher is
+read from the variables the launchers set, so a run never imports MPI it does not need.
+"""
 
 from __future__ import annotations
+
+import os
+
+# Set by Open MPI's mpirun, by PMI-1/PMI-2 and by PMIx launchers (srun --mpi=pmix), respectively.
+_LAUNCHER_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE")
 
 
 class SingleRank:
@@ -14,6 +24,49 @@ class SingleRank:
     def gather(self, obj) -> list:
         return [obj]
 
+    def allgather(self, obj) -> list:
+        return [obj]
 
-def world() -> SingleRank:
+    def abort(self, code: int = 1) -> None:
+        raise SystemExit(code)
+
+
+class MpiRanks:
+    def __init__(self):
+        from mpi4py import MPI  # imported only for MPI runs; NEST and mpi4py share MPI_COMM_WORLD
+
+        self._comm = MPI.COMM_WORLD
+        self.rank = self._comm.Get_rank()
+        self.size = self._comm.Get_size()
+
+    def barrier(self) -> None:
+        self._comm.Barrier()
+
+    def gather(self, obj) -> list:
+        return self._comm.gather(obj, root=0)
+
+    def allgather(self, obj) -> list:
+        return self._comm.allgather(obj)
+
+    def abort(self, code: int = 1) -> None:
+        self._comm.Abort(code)
+
+
+def launched_ranks() -> int:
+    """Number of ranks the launcher started, 1 when no MPI launcher is involved."""
+    for name in _LAUNCHER_SIZE_VARIABLES:
+        value = os.environ.get(name)
+        if value and value.isdigit():
+            return int(value)
+    return 1
+
+
+def world():
+    if launched_ranks() > 1:
+        try:
+            return MpiRanks()
+        except ImportError as exc:
+            raise RuntimeError(
+                f"started as {launched_ranks()} MPI ranks but mpi4py is missing ({exc}): use a backend "
+                "environment with MPI (make nest-mpi, software kind for the MPI build)") from exc
     return SingleRank()

@@ -203,7 +203,7 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
                                           f"backend {backend!r} is in {f_exp} but has no software entry here"))
     for backend, entry in c.software.items():
         env = entry["environment"]
-        need = {"python": "interpreter", "modules": "modules", "conda": "file"}.get(env["kind"])
+        need = {"python": "interpreter", "modules": "modules", "conda": "file", "cache": "name"}.get(env["kind"])
         if need and need not in env:
             problems.append(ConfigProblem(f_soft, f"{backend}.environment.{need}", None,
                                           f"required with kind {env['kind']!r}"))
@@ -211,6 +211,7 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
             problems.append(ConfigProblem(f_soft, f"{backend}.environment.file", env["file"],
                                           "no such file in the repository"))
 
+    problems += machine_problems(machine, f_machine)
     cores, nodes_max = machine["cores_per_node"], machine["nodes_max"]
     axes = exp["axes"]
     for i, n in enumerate(axes["nodes"]):
@@ -272,4 +273,31 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
                     f"NEST stores at most 134,217,726 connections per virtual process; PD14 at n_scaling={n_scaling:g}, "
                     f"k_scaling={k_scaling:g} has {net.connections_total():,} connections and needs >= {need} virtual "
                     f"processes (nodes x tasks x threads), this shape has {vps}"))
+    return problems
+
+
+# sbatch options that the workflow sets from the run's resources: never from extra_sbatch,
+# or two sources would disagree about what a run asked for.
+MANAGED_SBATCH_OPTIONS = frozenset({
+    "--nodes", "--ntasks", "--ntasks-per-node", "--cpus-per-task", "--mem", "--mem-per-cpu", "--time",
+    "--partition", "--account", "--qos", "--constraint", "--array", "--job-name", "--output", "--error",
+    "--chdir", "--wrap", "--parsable", "--comment", "--exclusive",
+})
+
+
+def machine_problems(machine: dict, f_machine: str) -> list[ConfigProblem]:
+    problems = []
+    if machine["executor"] == "local":
+        if machine["nodes_max"] > 1:
+            problems.append(ConfigProblem(f_machine, "nodes_max", machine["nodes_max"],
+                                          "executor 'local' runs on this machine only: nodes_max must be 1"))
+        if machine.get("mpi", {}).get("launcher") == "srun":
+            problems.append(ConfigProblem(f_machine, "mpi.launcher", "srun", "srun needs executor 'slurm'; use mpirun"))
+    for i, option in enumerate(machine.get("slurm", {}).get("extra_sbatch", [])):
+        name = option.split("=", 1)[0]
+        if name in MANAGED_SBATCH_OPTIONS:
+            problems.append(ConfigProblem(
+                f_machine, f"slurm.extra_sbatch[{i}]", option,
+                f"{name} is set by the workflow from each run's resources (or by the machine's own keys: "
+                "partition, account, qos, constraint, exclusive); remove it here"))
     return problems

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from models.pd14 import params as P  # noqa: E402
 from spikescale import comm as comm_mod  # noqa: E402
-from spikescale import memory, provenance  # noqa: E402
+from spikescale import allocation, memory, provenance  # noqa: E402
 from spikescale.backends import get_backend  # noqa: E402
 from spikescale.record import write_record  # noqa: E402
 
@@ -46,8 +46,11 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
+_LOG_PREFIX = ""  # "[rank r] " in runs with several MPI ranks
+
+
 def log(msg: str) -> None:
-    print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {_LOG_PREFIX}{msg}", flush=True)
 
 
 class Phases:
@@ -92,24 +95,34 @@ def _timers_tree(timers: dict) -> dict:
     return tree
 
 
-def run(spec: dict, context: dict, comm=None) -> dict:
-    """Run one run; return its record (never raises for errors of the run itself)."""
-    comm = comm or comm_mod.world()
+def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
+    """Run one run and write its record to ``out`` (rank 0). Returns the record on rank 0,
+    {} on other ranks. Never raises for errors of the run itself: they are recorded."""
+    startup_error = None
+    if comm is None:
+        try:
+            comm = comm_mod.world()
+        except RuntimeError as exc:
+            comm, startup_error = comm_mod.SingleRank(), exc
+    global _LOG_PREFIX
+    _LOG_PREFIX = f"[rank {comm.rank}] " if comm.size > 1 else ""
     phases = Phases(comm)
     rank_tree: dict = {"attrs": {"rank": comm.rank}}
-    summary: dict = {}
     status, error, error_type, failed_phase, tb = "ok", "", "", "", ""
     # Provenance first: a run that later exhausts its memory can still be described.
     versions = provenance.package_versions()
     host = {**provenance.collect_host(), **provenance.git_state()}
+    allocation_tree: dict = {}
     backend = None
-    t_sim_model_s = spec["t_sim_ms"] / 1000.0
     log(f"run {spec['run_id']}: backend {spec['backend']}, n_scaling {spec['n_scaling']}, "
         f"k_scaling {spec['k_scaling']}, {spec['nodes']} node(s) x {spec['tasks_per_node']} task(s) x "
         f"{spec['threads_per_task']} thread(s), seed {spec['seed']}")
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         with phases.phase("setup"):
+            if startup_error is not None:
+                raise startup_error
+            allocation_tree = check_allocation(spec, context, comm)
             backend = get_backend(spec["backend"], spec)
             backend.setup()
             versions.update(backend.versions())
@@ -128,25 +141,7 @@ def run(spec: dict, context: dict, comm=None) -> dict:
         timers["simulate"] = backend.kernel_timers()
         spikes_counted = backend.spikes_in_last_simulate()
         with phases.phase("collect"):
-            counts = backend.counts()
-            rank_tree["kernel_timers"] = {name: _timers_tree(t) for name, t in timers.items()}
-            counts["n_spikes_sim_counter"] = spikes_counted
-            out_degree = backend.network.out_degree
-            if spec["record_spikes"]:
-                spikes = backend.spikes()
-                t0 = spec["t_presim_ms"]
-                per_pop = np.array([int(np.count_nonzero(times > t0)) for _, times in spikes.values()])
-                rank_tree["spikes"] = {pop: {"senders": s, "times_ms": t} for pop, (s, t) in spikes.items()}
-                rank_tree["population_first_ids"] = np.asarray(backend.population_first_ids(), dtype=np.int64)
-                rank_tree["spikes_sim_by_population"] = per_pop
-                counts["n_spikes"] = int(per_pop.sum())
-                counts["synaptic_events"] = float(np.dot(per_pop, out_degree))
-                counts["synaptic_events_method"] = "spikes per population x mean out-degree of that population"
-            else:
-                counts["n_spikes"] = spikes_counted
-                counts["synaptic_events"] = float(spikes_counted * backend.network.n_synapses / backend.network.n_neurons)
-                counts["synaptic_events_method"] = "spikes (kernel counter) x mean out-degree of the network"
-            rank_tree["counts"] = {"attrs": counts}
+            rank_tree.update(collect_rank(spec, backend, timers, spikes_counted))
     except BaseException as exc:  # noqa: BLE001 - every way a run can die is recorded
         if isinstance(exc, SystemExit):
             raise
@@ -167,11 +162,69 @@ def run(spec: dict, context: dict, comm=None) -> dict:
         signal.signal(signal.SIGTERM, previous)
 
     rank_tree["phases"] = phases.done
+    if status != "ok" and comm.size > 1:
+        # The other ranks may be waiting inside the simulator's own communication and would
+        # never reach a gather: this rank writes what it knows, then ends the whole run.
+        record = build_record(spec, context, [rank_tree], status, error, error_type, failed_phase, tb,
+                              host, versions, allocation_tree, phases.peak_scope)
+        record["attrs"]["error"] = f"rank {comm.rank} of {comm.size}: {error}"
+        write_record(out, record)
+        log(f"record written by rank {comm.rank}: {out} (status failed); aborting the other ranks")
+        comm.abort(1)
     gathered = comm.gather(rank_tree)
     if comm.rank != 0:
         return {}
+    record = build_record(spec, context, gathered, status, error, error_type, failed_phase, tb, host, versions,
+                          allocation_tree, phases.peak_scope)
+    write_record(out, record)
+    log(f"record written: {out} (status {status})")
+    return record
+
+
+def check_allocation(spec: dict, context: dict, comm) -> dict:
+    """Compare the resources the run got with its request; raise when they differ."""
+    placements = comm.allgather(allocation.rank_placement())
+    slurm = allocation.slurm_allocation()
+    allow_over = bool(context.get("machine", {}).get("allow_oversubscription", False))
+    wrong = allocation.problems(spec, comm.size, placements, slurm, allow_over)
+    tree = {"attrs": {"requested_nodes": spec["nodes"], "requested_tasks_per_node": spec["tasks_per_node"],
+                      "requested_threads_per_task": spec["threads_per_task"], "mpi_world_size": comm.size,
+                      "nodes_used": sorted({p["node"] for p in placements}),
+                      **{f"slurm_{k}": v for k, v in slurm.items()}},
+            "rank_node": np.array([p["node"] for p in placements], dtype=str),
+            "rank_cpus_usable": np.array([p["cpus_usable"] for p in placements], dtype=np.int64)}
+    if wrong:
+        raise RuntimeError("the run did not get the resources it asked for: " + "; ".join(wrong))
+    return tree
+
+
+def collect_rank(spec: dict, backend, timers: dict, spikes_counted: int) -> dict:
+    """This rank's kernel timers, counts and (validation runs) spikes."""
+    tree: dict = {"kernel_timers": {name: _timers_tree(t) for name, t in timers.items()}}
+    counts = backend.counts()
+    counts["n_spikes_sim_counter"] = spikes_counted
+    if spec["record_spikes"]:
+        spikes = backend.spikes()
+        t0 = spec["t_presim_ms"]
+        per_pop = np.array([int(np.count_nonzero(times > t0)) for _, times in spikes.values()])
+        tree["spikes"] = {pop: {"senders": s, "times_ms": t} for pop, (s, t) in spikes.items()}
+        tree["population_first_ids"] = np.asarray(backend.population_first_ids(), dtype=np.int64)
+        tree["spikes_sim_by_population"] = per_pop
+        counts["n_spikes"] = int(per_pop.sum())
+        counts["synaptic_events"] = float(np.dot(per_pop, backend.network.out_degree))
+        counts["synaptic_events_method"] = "spikes per population x mean out-degree of that population"
+    else:
+        counts["n_spikes"] = spikes_counted
+        counts["synaptic_events"] = float(spikes_counted * backend.network.n_synapses / backend.network.n_neurons)
+        counts["synaptic_events_method"] = "spikes (kernel counter) x mean out-degree of the network"
+    tree["counts"] = {"attrs": counts}
+    return tree
+
+
+def build_record(spec, context, gathered, status, error, error_type, failed_phase, tb, host, versions,
+                 allocation_tree, peak_scope) -> dict:
     t_end = time.time()
-    summary = summarize(spec, gathered, phases.peak_scope, t_sim_model_s)
+    summary = summarize(spec, gathered, peak_scope, spec["t_sim_ms"] / 1000.0)
     summary["t_total_s"] = t_end - _T_START
     record = {
         "attrs": {"run_id": spec["run_id"], "campaign": spec["campaign"], "status": status, "error": error,
@@ -186,35 +239,52 @@ def run(spec: dict, context: dict, comm=None) -> dict:
             "slurm": {"attrs": provenance.slurm_variables()},
             "context": json.dumps(context, sort_keys=True),
         },
-        "ranks": {str(i): tree for i, tree in enumerate(gathered)},
+        "ranks": {str(tree["attrs"]["rank"]): tree for tree in gathered},
     }
+    if allocation_tree:
+        record["allocation"] = allocation_tree
     if tb:
         record["traceback"] = tb
     return record
 
 
+PHASE_COLUMNS = (("setup", "setup"), ("create", "create"), ("connect", "connect"), ("presimulate", "presim"),
+                 ("simulate", "sim"), ("collect", "collect"))
+
+
+def _rank_stats(out: dict, name: str, values: list[float]) -> None:
+    """min, mean and max over ranks: beNNch kept only the mean, which hides imbalance."""
+    out[f"{name}_rank_min"] = min(values)
+    out[f"{name}_rank_mean"] = sum(values) / len(values)
+    out[f"{name}_rank_max"] = max(values)
+
+
 def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_sim_model_s: float) -> dict:
     """Run-level figures: phase times are the maximum over ranks (the run is as slow as
-    its slowest rank), counts are sums over ranks, memory the maximum."""
-
-    def phase_max(name):
+    its slowest rank), counts are sums over ranks, memory the maximum; min, mean and max
+    over ranks are kept beside them."""
+    out: dict = {"n_ranks": len(ranks)}
+    for name, short in PHASE_COLUMNS:
         values = [r["phases"][name]["attrs"]["wall_s"] for r in ranks if name in r.get("phases", {})]
-        return max(values) if len(values) == len(ranks) else None
-
-    out = {f"t_{short}_s": phase_max(name) for name, short in
-           (("setup", "setup"), ("create", "create"), ("connect", "connect"), ("presimulate", "presim"),
-            ("simulate", "sim"), ("collect", "collect"))}
+        out[f"t_{short}_s"] = max(values) if values and len(values) == len(ranks) else None
+        if out[f"t_{short}_s"] is not None:
+            _rank_stats(out, f"t_{short}_s", values)
     if out["t_create_s"] is not None and out["t_connect_s"] is not None:
         out["t_construct_s"] = out["t_create_s"] + out["t_connect_s"]
     out["rtf"] = out["t_sim_s"] / t_sim_model_s if out["t_sim_s"] is not None else None
-    peaks = [p["attrs"]["mem_peak_mb"] for r in ranks for p in r.get("phases", {}).values()]
+    if out["t_sim_s"] is not None and out["t_sim_s_rank_mean"] > 0:
+        out["imbalance_sim"] = out["t_sim_s"] / out["t_sim_s_rank_mean"]  # max over mean, 1 = balanced
+    peaks = [max(p["attrs"]["mem_peak_mb"] for p in r["phases"].values()) for r in ranks if r.get("phases")]
     out["mem_peak_mb_max"] = max(peaks) if peaks else None
+    if peaks:
+        _rank_stats(out, "mem_peak_mb", peaks)
     out["mem_peak_scope"] = peak_scope
     counts = [r["counts"]["attrs"] for r in ranks if "counts" in r]
-    if len(counts) == len(ranks):
+    if counts and len(counts) == len(ranks):
         for key in ("n_spikes", "synaptic_events"):
             out[key] = sum(c[key] for c in counts)
-        # neurons and recurrent synapses are global figures in NEST; take rank 0's
+        _rank_stats(out, "n_spikes", [c["n_spikes"] for c in counts])
+        # the backend reports network-wide neuron and synapse counts on every rank
         out["n_neurons"] = counts[0]["n_neurons"]
         out["n_synapses"] = counts[0]["n_synapses"]
         out["synaptic_events_method"] = counts[0]["synaptic_events_method"]
@@ -234,10 +304,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
     context = json.loads(args.context)
-    record = run(spec, context)
-    if record:
-        write_record(args.out, record)
-        log(f"record written: {args.out} (status {record['attrs']['status']})")
+    run(spec, context, args.out)
     # A failed run has still produced its record: that is the job's output. Its status
     # lives in the record and in runs.csv; see docs/running.md for re-running failures.
     return 0

@@ -41,6 +41,9 @@ def _write_group(group: h5py.Group, tree: dict) -> None:
             group.create_dataset(key, data=value, dtype=_STR)
         else:
             data = np.asarray(value)
+            if data.dtype.kind == "U":  # text arrays: HDF5 variable-length UTF-8 strings
+                group.create_dataset(key, data=data.astype(object), dtype=_STR)
+                continue
             compress = data.size > 1024
             group.create_dataset(key, data=data, compression="gzip" if compress else None,
                                  shuffle=compress)

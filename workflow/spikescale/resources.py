@@ -7,6 +7,9 @@ headroom. It is used to refuse runs that cannot fit before any job is submitted.
 
 from __future__ import annotations
 
+import os
+import shlex
+
 from models.pd14 import derived
 
 BYTES_PER_CONNECTION = 45  # NEST static_synapse plus connection infrastructure, with headroom
@@ -25,3 +28,44 @@ def cores_requested(run: dict, machine: dict) -> int:
     if machine.get("exclusive", True):
         return int(machine["cores_per_node"])
     return int(run["tasks_per_node"] * run["threads_per_task"])
+
+
+def launch_command(run: dict, machine: dict) -> str:
+    """Shell words that start the run's ranks (empty for a single rank). The rank layout
+    is spelled out, so a launcher never falls back to one rank per core."""
+    ranks = run["nodes"] * run["tasks_per_node"]
+    if ranks == 1:
+        return ""
+    mpi = machine["mpi"]
+    if mpi["launcher"] == "srun":
+        return (f"srun --mpi={mpi.get('srun_mpi', 'pmix')} --nodes={run['nodes']} --ntasks={ranks} "
+                f"--ntasks-per-node={run['tasks_per_node']} --cpus-per-task={run['threads_per_task']}")
+    words = ["mpirun", "-n", str(ranks), "--map-by", f"ppr:{run['tasks_per_node']}:node", "--bind-to", "none"]
+    if os.geteuid() == 0:
+        words.append("--allow-run-as-root")  # CI and the test cluster run as root
+    words += [shlex.quote(a) for a in mpi.get("mpirun_args", [])]
+    return " ".join(words)
+
+
+def slurm_resources(run: dict, machine: dict) -> dict:
+    """Snakemake resources that the SLURM executor turns into the run's sbatch request."""
+    slurm = machine.get("slurm", {})
+    res = {
+        "nodes": run["nodes"],
+        "tasks_per_node": run["tasks_per_node"],
+        "tasks": run["nodes"] * run["tasks_per_node"],
+        "cpus_per_task": run["threads_per_task"],
+        "runtime": machine["walltime_max_min"],
+    }
+    if machine.get("exclusive", True):
+        res["mem_mb"] = machine["memory_per_node_mb"]  # the node is the run's: all of its memory
+    else:
+        res["mem_mb"] = min(machine["memory_per_node_mb"], -(-estimated_memory_mb(run) // run["nodes"]))
+    for key, resource in (("partition", "slurm_partition"), ("account", "slurm_account"), ("qos", "qos"),
+                          ("constraint", "constraint")):
+        if key in slurm:
+            res[resource] = slurm[key]
+    extra = (["--exclusive"] if machine.get("exclusive", True) else []) + list(slurm.get("extra_sbatch", []))
+    if extra:
+        res["slurm_extra"] = " ".join(extra)  # every option matched a strict pattern in the schema
+    return res

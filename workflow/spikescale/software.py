@@ -1,7 +1,9 @@
-"""Turn a backend's software entry into the command prefix that starts its Python.
+"""Turn a backend's software entry into the commands that start its Python.
 
 kinds (config/software/*.yaml):
 - venv:    the environment `make env` builds from envs/<backend>.txt in .venvs/<backend>
+- cache:   an environment built by a make target into the spikescale cache, outside the
+           repository (${SPIKESCALE_CACHE:-~/.cache/spikescale}/<name>), e.g. `make nest-mpi`
 - python:  an existing interpreter (a path, or a command on PATH)
 - modules: environment modules loaded first (`module load a b`), then the interpreter
 - conda:   Snakemake activates envs/<backend>.yaml itself (`--sdm conda`); use its python
@@ -10,33 +12,51 @@ Every value is checked against a strict pattern by the schema and quoted here.
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
 
-def python_prefix(entry: dict, backend: str, repo_root: Path) -> str:
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(os.environ.get("SPIKESCALE_CACHE") or Path(base) / "spikescale")
+
+
+def interpreter(entry: dict, backend: str, repo_root: Path) -> str:
     env = entry["environment"]
     kind = env["kind"]
-    pythonpath = f"{repo_root}:{repo_root / 'workflow'}"
     if kind == "venv":
-        interpreter = str(repo_root / ".venvs" / backend / "bin" / "python")
-    elif kind in ("python", "modules"):
-        interpreter = env.get("interpreter", "python3")
-    elif kind == "conda":
-        interpreter = "python"
-    else:
-        raise ValueError(f"unknown environment kind {kind!r}")
-    command = f"env PYTHONPATH={shlex.quote(pythonpath)} {shlex.quote(interpreter)}"
-    if kind == "modules":
-        command = "module load " + " ".join(shlex.quote(m) for m in env["modules"]) + " && " + command
-    return command
+        return str(repo_root / ".venvs" / backend / "bin" / "python")
+    if kind == "cache":
+        return str(cache_root() / env["name"] / "bin" / "python")
+    if kind in ("python", "modules"):
+        return env.get("interpreter", "python3")
+    if kind == "conda":
+        return "python"
+    raise ValueError(f"unknown environment kind {kind!r}")
+
+
+def setup_command(entry: dict) -> str:
+    """Shell words that prepare the environment, ending in '&& ' (empty if none)."""
+    env = entry["environment"]
+    if env["kind"] == "modules":
+        return "module load " + " ".join(shlex.quote(m) for m in env["modules"]) + " && "
+    return ""
+
+
+def python_command(entry: dict, backend: str, repo_root: Path) -> str:
+    """The backend's Python with spikescale importable (models/ and workflow/ on its path)."""
+    pythonpath = f"{repo_root}:{repo_root / 'workflow'}"
+    return f"env PYTHONPATH={shlex.quote(pythonpath)} {shlex.quote(interpreter(entry, backend, repo_root))}"
 
 
 def missing_environment(entry: dict, backend: str, repo_root: Path) -> str | None:
-    """A clear message when a venv the config relies on has not been built."""
-    if entry["environment"]["kind"] == "venv":
-        python = repo_root / ".venvs" / backend / "bin" / "python"
+    """A clear message when an environment the config relies on has not been built."""
+    kind = entry["environment"]["kind"]
+    if kind in ("venv", "cache"):
+        python = Path(interpreter(entry, backend, repo_root))
         if not python.exists():
-            return (f"the {backend} environment is missing ({python}); build it with `make env` "
+            how = "`make env`" if kind == "venv" else f"`make {entry['environment']['name'].split('-')[0]}-mpi`"
+            return (f"the {backend} environment is missing ({python}); build it with {how} "
                     f"or point config/software at an existing interpreter (kind: python)")
     return None

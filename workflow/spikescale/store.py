@@ -32,6 +32,19 @@ RUNS_CSV_COLUMNS = (
     "machine", "virtual_processes", "record_spikes", "t_presim_model_s", "dt_ms", "thalamic_input",
     "failed_phase", "t_setup_s", "t_collect_s", "t_total_s", "rate_mean_hz", "synaptic_events_method",
     "mem_peak_scope", "nest_version", "git_dirty", "finished_at", "file_sha256",
+    # over MPI ranks (the run-level figure is the maximum: a run is as slow as its slowest rank)
+    "n_ranks", "t_sim_s_rank_min", "t_sim_s_rank_mean", "t_sim_s_rank_max", "imbalance_sim",
+    "mem_peak_mb_rank_min", "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max",
+    "n_spikes_rank_min", "n_spikes_rank_mean", "n_spikes_rank_max",
+)
+# Figures copied as they are from a run file's /summary attributes.
+SUMMARY_COLUMNS = (
+    "t_create_s", "t_connect_s", "t_construct_s", "t_presim_s", "t_sim_s", "rtf", "n_neurons", "n_synapses",
+    "n_spikes", "synaptic_events", "mem_peak_mb_max", "energy_sim_j", "energy_source", "esyn_uj", "t_setup_s",
+    "t_collect_s", "t_total_s", "rate_mean_hz", "synaptic_events_method", "mem_peak_scope", "n_ranks",
+    "t_sim_s_rank_min", "t_sim_s_rank_mean", "t_sim_s_rank_max", "imbalance_sim", "mem_peak_mb_rank_min",
+    "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max", "n_spikes_rank_min", "n_spikes_rank_mean",
+    "n_spikes_rank_max",
 )
 
 
@@ -67,10 +80,7 @@ def row_from_summary(s: dict, path: Path) -> dict:
         "virtual_processes": s["spec.nodes"] * s["spec.tasks_per_node"] * s["spec.threads_per_task"],
         "file_sha256": file_sha256(path),
     }
-    for key in ("t_create_s", "t_connect_s", "t_construct_s", "t_presim_s", "t_sim_s", "rtf", "n_neurons",
-                "n_synapses", "n_spikes", "synaptic_events", "mem_peak_mb_max", "energy_sim_j", "energy_source",
-                "esyn_uj", "t_setup_s", "t_collect_s", "t_total_s", "rate_mean_hz", "synaptic_events_method",
-                "mem_peak_scope"):
+    for key in SUMMARY_COLUMNS:
         row[key] = _blank(s.get(f"summary.{key}"))
     return row
 
