@@ -64,7 +64,8 @@ class Phases:
 
     @contextmanager
     def phase(self, name: str):
-        self.comm.barrier()
+        if self.comm is not None:
+            self.comm.barrier()
         if not memory.reset_peak():
             self.peak_scope = "process"
         self.current = name
@@ -98,16 +99,8 @@ def _timers_tree(timers: dict) -> dict:
 def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
     """Run one run and write its record to ``out`` (rank 0). Returns the record on rank 0,
     {} on other ranks. Never raises for errors of the run itself: they are recorded."""
-    startup_error = None
-    if comm is None:
-        try:
-            comm = comm_mod.world()
-        except RuntimeError as exc:
-            comm, startup_error = comm_mod.SingleRank(), exc
-    global _LOG_PREFIX
-    _LOG_PREFIX = f"[rank {comm.rank}] " if comm.size > 1 else ""
-    phases = Phases(comm)
-    rank_tree: dict = {"attrs": {"rank": comm.rank}}
+    phases = Phases(comm)  # without comm yet: the first barrier waits for MPI (see setup)
+    rank_tree: dict = {"attrs": {"rank": 0}}
     status, error, error_type, failed_phase, tb = "ok", "", "", "", ""
     # Provenance first: a run that later exhausts its memory can still be described.
     versions = provenance.package_versions()
@@ -120,10 +113,15 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         with phases.phase("setup"):
-            if startup_error is not None:
-                raise startup_error
-            allocation_tree = check_allocation(spec, context, comm)
             backend = get_backend(spec["backend"], spec)
+            # The simulator first: NEST initialises MPI when it is imported, and mpi4py then
+            # joins that MPI (the order NEST's MPI build is tested with, envs/build_nest_mpi.sh).
+            backend.import_simulator()
+            comm = comm or comm_mod.world()
+            phases.comm = comm
+            rank_tree["attrs"]["rank"] = comm.rank
+            set_log_rank(comm)
+            allocation_tree = check_allocation(spec, context, comm)
             backend.setup()
             versions.update(backend.versions())
             check_versions(context.get("software", {}).get("versions", {}), versions)
@@ -162,6 +160,7 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
         signal.signal(signal.SIGTERM, previous)
 
     rank_tree["phases"] = phases.done
+    comm = comm or comm_mod.SingleRank()  # failed before MPI was up: every rank speaks for itself
     if status != "ok" and comm.size > 1:
         # The other ranks may be waiting inside the simulator's own communication and would
         # never reach a gather: this rank writes what it knows, then ends the whole run.
@@ -179,6 +178,11 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
     write_record(out, record)
     log(f"record written: {out} (status {status})")
     return record
+
+
+def set_log_rank(comm) -> None:
+    global _LOG_PREFIX
+    _LOG_PREFIX = f"[rank {comm.rank}] " if comm.size > 1 else ""
 
 
 def check_allocation(spec: dict, context: dict, comm) -> dict:

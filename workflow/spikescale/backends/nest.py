@@ -19,10 +19,13 @@ class NestBackend:
         self.handles = None
         self.network = derived.derive(run["n_scaling"], run["k_scaling"], run["drive"], run["thalamic_input"])
 
-    def setup(self) -> None:
+    def import_simulator(self) -> None:
         import nest  # imported here so that its start-up counts as set-up time
 
         self.nest = nest
+
+    def setup(self) -> None:
+        nest = self.nest
         ranks = self.run["nodes"] * self.run["tasks_per_node"]
         if ranks > 1 and not nest.build_info.get("have_mpi", False):
             raise RuntimeError(

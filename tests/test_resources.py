@@ -1,0 +1,107 @@
+"""What a run asks of the machine (SLURM request, MPI launcher) and the check that it got
+exactly that. The live-cluster tests come with the SLURM work; these pin the arithmetic."""
+
+import pytest
+
+from helpers import edit_yaml, write_yaml
+from spikescale import allocation
+from spikescale.config import load_campaign
+from spikescale.errors import ConfigError
+from spikescale.resources import cores_requested, launch_command, slurm_resources
+
+RUN = {"n_scaling": 0.02, "k_scaling": 0.02, "drive": "poisson", "thalamic_input": False,
+       "nodes": 2, "tasks_per_node": 1, "threads_per_task": 2}
+SLURM_MACHINE = {"name": "c", "executor": "slurm", "cores_per_node": 8, "memory_per_node_mb": 64000,
+                 "exclusive": True, "walltime_max_min": 30,
+                 "slurm": {"partition": "batch", "account": "proj1", "extra_sbatch": ["--hint=nomultithread"]},
+                 "mpi": {"launcher": "mpirun", "mpirun_args": ["--mca", "btl_tcp_if_include", "lo"]}}
+
+
+def test_slurm_request_from_run_and_machine():
+    res = slurm_resources(RUN, SLURM_MACHINE)
+    assert res["nodes"] == 2 and res["tasks_per_node"] == 1 and res["tasks"] == 2 and res["cpus_per_task"] == 2
+    assert res["mem_mb"] == 64000 and res["runtime"] == 30  # exclusive: the whole node
+    assert res["slurm_partition"] == "batch" and res["slurm_account"] == "proj1"
+    assert res["slurm_extra"] == "--exclusive --hint=nomultithread"
+    shared = slurm_resources(RUN, {**SLURM_MACHINE, "exclusive": False})
+    assert shared["mem_mb"] < 64000 and "slurm_extra" in shared and "--exclusive" not in shared["slurm_extra"]
+
+
+def test_launchers_spell_out_the_rank_layout():
+    assert launch_command({**RUN, "nodes": 1}, SLURM_MACHINE) == ""  # one rank: no launcher
+    words = launch_command(RUN, SLURM_MACHINE).split()
+    assert words[:3] == ["mpirun", "-n", "2"] and "ppr:1:node" in words
+    assert words[-3:] == ["--mca", "btl_tcp_if_include", "lo"]
+    srun = launch_command(RUN, {**SLURM_MACHINE, "mpi": {"launcher": "srun", "srun_mpi": "pmix"}})
+    assert srun == "srun --mpi=pmix --nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=2"
+
+
+def test_local_exclusive_run_reserves_the_whole_machine():
+    assert cores_requested(RUN, {"cores_per_node": 2, "exclusive": True}) == 2
+    assert cores_requested({**RUN, "threads_per_task": 1}, {"cores_per_node": 8, "exclusive": False}) == 1
+
+
+SPEC = {"nodes": 2, "tasks_per_node": 1, "threads_per_task": 2}
+
+
+def placement(node, cpus=2):
+    return {"node": node, "host": "h", "cpus_usable": cpus, "pid": 1}
+
+
+def test_allocation_matches():
+    slurm = {"job_num_nodes": 2, "cpus_per_task": 2}
+    assert allocation.problems(SPEC, 2, [placement("n1"), placement("n2")], slurm) == []
+
+
+def test_allocation_mismatches_are_named():
+    wrong = allocation.problems(SPEC, 1, [placement("n1")], {"job_num_nodes": 1, "cpus_per_task": 1})
+    text = " | ".join(wrong)
+    assert "asked for 2 MPI rank(s)" in text and "got 1" in text
+    assert "asked for 2 node(s), ranks run on 1: n1" in text
+    assert "SLURM job has 1" in text and "SLURM gave 1 CPU(s) per task" in text
+    assert allocation.problems({**SPEC, "nodes": 1}, 1, [placement("n1", cpus=1)], {}) == [
+        "rank on n1 may use 1 CPU(s) but runs 2 thread(s)"]
+    assert allocation.problems({**SPEC, "nodes": 1}, 1, [placement("n1", cpus=1)], {}, True) == []
+
+
+def test_slurm_variables_are_read(monkeypatch):
+    for name, value in {"SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "2", "SLURM_NTASKS": "2",
+                        "SLURM_TASKS_PER_NODE": "1(x2)", "SLURM_CPUS_PER_TASK": "2",
+                        "SLURM_ARRAY_TASK_ID": "3"}.items():
+        monkeypatch.setenv(name, value)
+    got = allocation.slurm_allocation()
+    assert got["slurm_job_id"] == "42" and got["slurm_array_task_id"] == "3"
+    assert (got["job_num_nodes"], got["ntasks"], got["ntasks_per_node"], got["cpus_per_task"]) == (2, 2, 1, 2)
+    monkeypatch.delenv("SLURM_JOB_ID")
+    assert allocation.slurm_allocation() == {}
+
+
+def test_one_simulate_rule_per_resource_shape(config_dir):
+    """Job arrays group by rule: runs of different shapes must never share one."""
+    from spikescale.plan import plan_runs
+
+    edit_yaml(config_dir / "model" / "tiny.yaml", seeds=[1, 2, 3])
+    runs = plan_runs(load_campaign("tiny", config_dir))
+    prefixes = {r.run_id.rsplit("-seed", 1)[0] for r in runs}
+    shapes = {(r.backend, r.nodes, r.tasks_per_node, r.threads_per_task) for r in runs}
+    assert len(prefixes) == len(shapes) == 2  # the id prefix names backend and shape
+
+
+def test_managed_sbatch_options_are_refused(config_dir):
+    write_yaml(config_dir / "machine" / "cluster.yaml", {**SLURM_MACHINE, "nodes_max": 4, "slurm": {
+        "extra_sbatch": ["--time=10", "--hint=nomultithread"]}})
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", machine="cluster")
+    with pytest.raises(ConfigError) as info:
+        load_campaign("tiny", config_dir)
+    (problem,) = info.value.problems
+    assert problem.key == "slurm.extra_sbatch[0]" and "--time is set by the workflow" in problem.allowed
+
+
+def test_shell_metacharacters_in_sbatch_options_are_refused(config_dir):
+    write_yaml(config_dir / "machine" / "cluster.yaml", {**SLURM_MACHINE, "slurm": {
+        "partition": "batch; rm -rf /", "extra_sbatch": ["--comment=$(whoami)"]}})
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", machine="cluster")
+    with pytest.raises(ConfigError) as info:
+        load_campaign("tiny", config_dir)
+    keys = {p.key for p in info.value.problems}
+    assert {"slurm.partition", "slurm.extra_sbatch[0]"} <= keys
