@@ -11,12 +11,17 @@ CORES ?= all
 EXPERIMENT ?= default
 SNAKEMAKE_ARGS ?=
 
-.PHONY: env run test lint benchmark retry-failed clean-envs help
+NEST_MPI_PYTHON := $(or $(SPIKESCALE_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/spikescale)/nest-3.10.0-mpi/bin/python
+# Debian packages the MPI build and the MPI tests need (installed by `make system-deps` as root)
+SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev
+
+.PHONY: env run test lint benchmark retry-failed clean-envs help system-deps nest-mpi
 
 help:
 	@echo "make run        build environments, run the default campaign locally (results/default/)"
 	@echo "make test       build environments, run every test"
 	@echo "make lint       snakemake --lint"
+	@echo "make nest-mpi   build NEST 3.10 with MPI into ~/.cache/spikescale (once; reused)"
 	@echo "make benchmark  harness overhead and the INM-6 reference comparison (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
@@ -31,10 +36,25 @@ $(VENVS)/%/.installed: envs/%.txt
 
 env: $(WORKFLOW_ENV)/.installed $(NEST_ENV)/.installed
 
+# As root (CI, a fresh machine) install missing Debian packages; otherwise say what to install.
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "missing system packages: $$missing (apt-get install them, or build NEST with MPI another way)"; exit 1; \
+	fi
+
+# NEST 3.10 with MPI, built once into the cache outside the repository and then reused.
+nest-mpi: system-deps
+	envs/build_nest_mpi.sh
+
 run: env
 	$(SNAKEMAKE) --cores $(CORES) --config experiment=$(EXPERIMENT) --printshellcmds $(SNAKEMAKE_ARGS)
 
-test: env
+test: env nest-mpi
 	$(WORKFLOW_ENV)/bin/python -m pytest tests
 
 lint: env

@@ -29,12 +29,15 @@
 # with the full set about 20 minutes on 2 cores.
 #
 # Import order in one process: `import nest` FIRST, then `from mpi4py import MPI`. NEST's
-# kernel calls MPI_Init_thread when nest is imported; mpi4py then sees MPI initialised and
-# uses it; NEST finalises MPI at exit. The self-test runs exactly that on 2 ranks.
+# kernel calls MPI_Init_thread(FUNNELED) when nest is imported; mpi4py then sees MPI
+# initialised and uses it; NEST finalises MPI at exit. The self-test runs exactly that on
+# 2 ranks. (The other order also works with this build, which has no MUSIC, but then
+# mpi4py initialises MPI at THREAD_MULTIPLE, more than NEST needs, unless
+# `mpi4py.rc.thread_level = "funneled"` is set before `from mpi4py import MPI`.)
 set -euo pipefail
 
 cleanup=()
-trap 'rm -rf "${cleanup[@]}"' EXIT
+trap '((${#cleanup[@]} == 0)) || rm -rf "${cleanup[@]}"' EXIT
 
 NEST_VERSION=3.10.0
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -49,6 +52,7 @@ if [[ -f "$stamp" ]]; then
     echo "reusing $env_dir"
     exit 0
 fi
+script_start=$(date +%s)
 
 # --- checks up front -------------------------------------------------------------------
 apt_hint="on Debian/Ubuntu: apt-get install build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev python3-dev python3-venv"
@@ -67,7 +71,7 @@ for header in gsl/gsl_rng.h boost/version.hpp ltdl.h; do
         missing+=("$header")
     fi
 done
-py_include="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+py_include="$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" || py_include=""
 [[ -f "$py_include/Python.h" ]] || missing+=("Python.h")
 "$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=("python venv/ensurepip")
 if ((${#missing[@]})); then
@@ -108,7 +112,9 @@ echo "creating $env_dir"
 pip=("$env_dir/bin/python" -m pip)
 "${pip[@]}" install --quiet --upgrade pip
 # mpi4py compiles with mpicc here (--no-binary in the requirements file).
+step_start=$(date +%s)
 MPICC="$(command -v mpicc)" "${pip[@]}" install --quiet -r "$requirements"
+echo "installed $(basename "$requirements") in $(($(date +%s) - step_start))s"
 
 # --- the NEST wheel: built once, then only reinstalled -----------------------------------
 py_tag="$("$env_dir/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
@@ -118,8 +124,10 @@ wheels=("$wheel_dir"/nest_simulator-"$NEST_VERSION"-"$py_tag"-*.whl)
 shopt -u nullglob
 
 if ((${#wheels[@]} == 0)); then
-    # What the PyPI wheel is built with (pyproject.toml: Release, -O2, GSL, Boost, OpenMP),
-    # plus MPI and the model list.
+    # What the PyPI wheel is built with (its pyproject.toml: GSL, Boost, OpenMP, with-optimize
+    # -O2, and scikit-build-core's default CMAKE_BUILD_TYPE=Release, whose -O3 -DNDEBUG come
+    # last and so win), plus MPI and the model list. scikit-build-core puts CMAKE_ARGS after
+    # pyproject's defines, so these override them.
     cmake_args="-Dwith-mpi=ON -Dwith-openmp=ON -Dwith-gsl=ON -Dwith-boost=ON -Dwith-optimize=-O2 ${model_args[*]}"
     mkdir -p "$wheel_dir"
     work="$(mktemp -d "$wheel_dir/.build.XXXXXX")"
@@ -128,16 +136,21 @@ if ((${#wheels[@]} == 0)); then
     echo "building NEST $NEST_VERSION with MPI from the PyPI sdist (models: $models_choice), 2 jobs"
     echo "  CMAKE_ARGS=$cmake_args"
     echo "  log: $log"
+    "${pip[@]}" download --quiet --no-deps --no-binary :all: "nest-simulator==$NEST_VERSION" -d "$work/sdist"
+    sdist=("$work"/sdist/nest_simulator-"$NEST_VERSION".tar.gz)
     start=$(date +%s)
+    # --no-cache-dir: pip's wheel cache is keyed by the sdist alone, not by CMAKE_ARGS; it
+    # would hand this build to any later `pip install --no-binary nest-simulator`, and hand
+    # back an earlier build with other options instead of building.
     if ! CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL=2 MAKEFLAGS=-j2 \
-        "${pip[@]}" wheel --verbose --no-build-isolation --no-deps \
-        --no-binary nest-simulator "nest-simulator==$NEST_VERSION" -w "$work" >"$log" 2>&1; then
+        "${pip[@]}" wheel --verbose --no-cache-dir --no-build-isolation --no-deps \
+        "${sdist[0]}" -w "$work/wheel" >"$log" 2>&1; then
         tail -n 60 "$log" >&2
         echo "error: the NEST build failed; full log in $log" >&2
         exit 1
     fi
     elapsed=$(($(date +%s) - start))
-    built=("$work"/nest_simulator-*.whl)
+    built=("$work"/wheel/nest_simulator-*.whl)
     mv "${built[0]}" "$wheel_dir/"
     wheels=("$wheel_dir/$(basename "${built[0]}")")
     {
@@ -173,13 +186,17 @@ if [[ -z "$mpi4py_libmpi" || "$mpi4py_libmpi" != "$nest_libmpi" ]]; then
     exit 1
 fi
 
-selftest="$(mktemp)"
+selftest="$(mktemp --suffix=.py)"
 cleanup+=("$selftest")
 cat >"$selftest" <<'EOF'
-import nest  # first: NEST's kernel initialises MPI (MPI_Init_thread)
+import warnings
+
+import nest  # first: NEST's kernel initialises MPI (MPI_Init_thread, FUNNELED)
 from mpi4py import MPI  # then: mpi4py finds MPI initialised and uses it
+from mpi4py import __version__ as mpi4py_version
 
 comm = MPI.COMM_WORLD
+assert MPI.Is_initialized() and MPI.Query_thread() == MPI.THREAD_FUNNELED, MPI.Query_thread()
 assert nest.build_info["have_mpi"] is True, nest.build_info
 assert nest.NumProcesses() == 2 and comm.Get_size() == 2, (nest.NumProcesses(), comm.Get_size())
 assert nest.Rank() == comm.Get_rank()
@@ -203,21 +220,24 @@ nest.Connect(dc, neurons)
 nest.Connect(neurons, sr)
 nest.Simulate(200.0)
 
-local_neurons = len(nest.GetLocalNodeCollection(neurons))
+with warnings.catch_warnings():  # "inherently unsafe" in general; fine for counting
+    warnings.simplefilter("ignore")
+    local_neurons = len(nest.GetLocalNodeCollection(neurons))
 local_spikes = sr.n_events  # the recorder's events on this rank
 counts = comm.gather((local_neurons, local_spikes), root=0)  # mpi4py collective after NEST ran
 total_spikes = comm.allreduce(local_spikes)
 if comm.Get_rank() == 0:
     assert sum(n for n, _ in counts) == 40 and all(n > 0 for n, _ in counts), counts
     assert total_spikes > 0, counts
-    print(f"self-test ok: NEST {nest.__version__}, {nest.NumProcesses()} ranks, mpi4py {MPI.Get_library_version().splitlines()[0]}, "
-          f"thread level {MPI.Query_thread()}, (local neurons, local spikes) per rank {counts}, total spikes {total_spikes}")
+    print(f"self-test ok: NEST {nest.__version__}, {nest.NumProcesses()} ranks, {MPI.Get_library_version().split(',')[0]} via mpi4py {mpi4py_version}, "
+          f"thread level FUNNELED, (local neurons, local spikes) per rank {counts}, total spikes {total_spikes}")
 EOF
 echo "self-test: mpirun ${mpirun_args[*]} $env_dir/bin/python <import nest; from mpi4py import MPI; ...>"
-mpirun "${mpirun_args[@]}" "$env_dir/bin/python" "$selftest"
+PYNEST_QUIET=1 mpirun "${mpirun_args[@]}" "$env_dir/bin/python" "$selftest"
 
 {
     echo "self-test passed $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "wheel ${wheels[0]}"
 } >"$stamp"
-echo "built $env_dir ($(du -sh "$env_dir" | cut -f1))"
+total=$(($(date +%s) - script_start))
+printf 'built %s (%s) in %dm%02ds\n' "$env_dir" "$(du -sh "$env_dir" | cut -f1)" $((total / 60)) $((total % 60))

@@ -2,15 +2,17 @@
 
 `SlurmTestCluster(base_dir)` writes a munge key and a slurm.conf into `base_dir`, starts its
 own munged, one slurmctld and two slurmd ("n1", "n2": two Slurm nodes on the same host, each
-with its own port), and waits until both nodes are idle. Everything it writes (state, spool,
-logs, pid files, the munge socket) lies under `base_dir`; clients find the cluster through
-`cluster.env` (SLURM_CONF). `stop()` kills every daemon and every job step it started.
+with its own port), and waits until both nodes are idle (about 1 s). Everything it writes
+(state, spool, logs, pid files, the munge socket) lies under `base_dir`. Clients reach the
+cluster through `cluster.env`: SLURM_CONF, and PATH starting with `base_dir/bin`, which holds
+wrappers of the Slurm commands that set SLURM_CONF themselves (see _write_client_wrappers).
+`stop()` kills every daemon and job step it started.
 
     with SlurmTestCluster(tmp_path / "slurm") as cluster:
         subprocess.run(["srun", "-N2", "hostname"], env=cluster.env, check=True)
-        cluster.stop_node("n2")        # the node goes DOWN, its jobs end as NODE_FAIL
-        cluster.wait_for_state("n2", "down")
-        cluster.start_node("n2")       # ... and comes back (ReturnToService=2)
+        cluster.stop_node("n2")               # a power cut: its jobs end as NODE_FAIL
+        cluster.wait_for_state("n2", "down*")  # after 15-20 s
+        cluster.start_node("n2")              # back, idle, within a second
 
 Needs root (the daemons run as root: SlurmUser=root) and the Debian packages slurm-wlm and
 munge. Run this file to try it: `python3 tests/slurm_cluster.py`.
@@ -28,13 +30,14 @@ import time
 from pathlib import Path
 
 NODES = ("n1", "n2")
-# Both nodes claim the machine's 2 cores (2 "nodes" x 2 CPUs on 2 real cores): a job can
-# then use 2 threads on one node, or 1 task on each of 2 nodes. Slurm only compares each
-# slurmd's own configuration with the hardware, so this is accepted as is.
+# Both nodes claim the machine's 2 cores (2 "nodes" x 2 CPUs on 2 real cores, so jobs on
+# both nodes share the cores): a job can use 2 threads on one node, or 1 task on each of 2
+# nodes. Each slurmd only compares its own node with the hardware, and config_overrides
+# keeps a node with fewer real cores from being drained.
 CPUS_PER_NODE = 2
-MEMORY_PER_NODE_MB = 2048
-# A killed slurmd is declared DOWN SLURMD_TIMEOUT s after its last answer to a ping;
-# slurmctld pings about every SLURMD_TIMEOUT / 3 s.
+MEMORY_PER_NODE_MB = 2048  # not consumed (CR_Core), but --mem above it is refused
+# slurmctld declares a killed slurmd DOWN after SlurmdTimeout plus its ping cycle: measured
+# 15-20 s with 10 (5 or 6 were no faster).
 SLURMD_TIMEOUT = 10
 PARTITION = "debug"
 CLIENT_COMMANDS = ("sbatch", "srun", "salloc", "sattach", "sbcast", "squeue", "scancel", "sinfo",
@@ -69,17 +72,20 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
+# A machine with fewer cores than CPUs= still gets its nodes (instead of DRAINED ones).
 SlurmdParameters=config_overrides
 MpiDefault=none
 SwitchType=switch/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
+MailProg=/bin/true
 # Failures show up fast:
-#  - a node is DOWN {slurmd_timeout} s after it stops answering, and its jobs end as NODE_FAIL
+#  - a node is DOWN 15-20 s after it stops answering, and its jobs end as NODE_FAIL
 #    (JobRequeue=0: they are not put back in the queue);
 #  - a node that comes back is usable again at once (ReturnToService=2);
-#  - time limits hold exactly (OverTimeLimit=0), SIGKILL follows SIGTERM after 2 s.
+#  - time limits hold exactly (OverTimeLimit=0), SIGKILL follows SIGTERM after 2 s; but
+#    limits are whole minutes and slurmctld checks them every 30 s: -t 1 ends after 60-90 s.
 SlurmdTimeout={slurmd_timeout}
 MessageTimeout=5
 ReturnToService=2
@@ -92,7 +98,9 @@ InactiveLimit=30
 # 3 x --slurm-init-seconds-before-status-checks, and waits forever for a job that vanished:
 # keep this well above its polling interval (up to 180 s).
 MinJobAge=300
-NodeName={node_range} NodeHostname={host} NodeAddr=127.0.0.1 Port={node_ports} CPUs={cpus} Sockets=1 CoresPerSocket={cpus} ThreadsPerCore=1 RealMemory={memory} State=UNKNOWN
+# Several slurmd on one host: one port each, all at 127.0.0.1.
+NodeName=DEFAULT CPUs={cpus} Sockets=1 CoresPerSocket={cpus} ThreadsPerCore=1 RealMemory={memory}
+NodeName={node_range} NodeHostname={host} NodeAddr=127.0.0.1 Port={node_ports} State=UNKNOWN
 PartitionName={partition} Nodes={node_range} Default=YES MaxTime=INFINITE State=UP
 """
 
@@ -159,14 +167,15 @@ def _kill(pids, sig=signal.SIGKILL) -> None:
 class SlurmTestCluster:
     """munged + slurmctld + two slurmd on this host, all files under `base_dir`."""
 
-    def __init__(self, base_dir, *, startup_timeout: float = 60.0):
+    def __init__(self, base_dir, *, slurmd_timeout: int = SLURMD_TIMEOUT,
+                 startup_timeout: float = 60.0):
         self.base = Path(base_dir).resolve()
         self.startup_timeout = startup_timeout
         self.nodes = list(NODES)
         self.cores_per_node = CPUS_PER_NODE
         self.memory_per_node_mb = MEMORY_PER_NODE_MB
         self.partition = PARTITION
-        self.slurmd_timeout = SLURMD_TIMEOUT
+        self.slurmd_timeout = slurmd_timeout
         self.host = socket.gethostname().split(".")[0]
         self.conf = self.base / "slurm.conf"
         self.munge_dir = self.base / "munge"
@@ -252,9 +261,8 @@ class SlurmTestCluster:
         self._munged = self._spawn([
             "munged", "--foreground", "--force",
             f"--key-file={d / 'munge.key'}", f"--socket={self.munge_socket}",
-            f"--pid-file={d / 'munged.pid'}", f"--log-file={self.log_dir / 'munged.log'}",
-            f"--seed-file={d / 'munged.seed'}",
-        ], "munged")
+            f"--pid-file={d / 'munged.pid'}", f"--seed-file={d / 'munged.seed'}",
+        ], "munged")  # in the foreground it logs to stderr: log/munged.out
         deadline = time.monotonic() + 10
         while not self.munge_socket.exists():
             if self._munged.poll() is not None or time.monotonic() > deadline:
@@ -285,8 +293,8 @@ class SlurmTestCluster:
     def stop_node(self, name: str) -> None:
         """Kill node `name` as a power cut would: its slurmd and the job steps running on it.
 
-        slurmctld marks it DOWN about `slurmd_timeout` seconds later and ends its jobs (state
-        NODE_FAIL); `start_node(name)` brings it back.
+        slurmctld marks it DOWN 15-20 s later (sinfo: "down*") and ends its jobs (state
+        NODE_FAIL, also on the other node); `start_node(name)` brings it back.
         """
         slurmd = self._slurmd.pop(name, None)
         if slurmd is not None:
@@ -309,8 +317,8 @@ class SlurmTestCluster:
         return dict(line.split() for line in out.splitlines() if line.strip())
 
     def wait_for_state(self, nodes, state: str, timeout: float = 60.0) -> None:
-        """Wait until every node in `nodes` (a name or a list) is in `state` ("idle", "down", ...);
-        a trailing '*' (not responding) counts as a different state."""
+        """Wait until every node in `nodes` (a name or a list) is in `state`, as sinfo's %t
+        prints it: "idle", "mix", "alloc", "down*" (down and not responding), ..."""
         nodes = [nodes] if isinstance(nodes, str) else list(nodes)
         deadline = time.monotonic() + timeout
         states = {}
@@ -375,10 +383,13 @@ class SlurmTestCluster:
 
     # -- diagnostics ----------------------------------------------------------------------
 
-    def logs(self, tail: int = 40) -> str:
+    def logs(self, tail: int = 25) -> str:
         """The last lines of every daemon log, for error messages."""
         parts = []
-        for log in sorted(self.log_dir.glob("*")):
+        # A daemon's own log file, or what it printed before it could open one.
+        logs = [log for log in sorted(self.log_dir.glob("*"))
+                if log.suffix == ".log" or not log.with_suffix(".log").exists()]
+        for log in logs:
             lines = log.read_text(errors="replace").splitlines()[-tail:]
             parts.append(f"==> {log} <==\n" + "\n".join(lines))
         return "\n".join(parts)
@@ -411,5 +422,5 @@ if __name__ == "__main__":
             for out in sorted(Path(tmp).glob("array-*.out")):
                 print(out.name, ":", out.read_text().strip())
             show("squeue", "--states=all", "--format=%i %j %T %N", env=env)
-        leftovers = subprocess.run(["pgrep", "-a", "slurm|munge"], capture_output=True, text=True).stdout
+        leftovers = subprocess.run(["pgrep", "-af", tmp], capture_output=True, text=True).stdout
         print("stopped; still running:", leftovers or "nothing")

@@ -195,7 +195,7 @@ def test_shell_characters_refused_in_module_names(config_dir):
 
 def test_multi_rank_without_mpi_launcher(config_dir):
     edit_yaml(config_dir / "machine" / "local.yaml", cores_per_node=4)
-    edit_yaml(config_dir / "experiment" / "tiny.yaml",
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", software="nest-mpi",
               axes={"nodes": [1], "tasks_per_node": [2], "threads_per_task": [1]})
     p = one_problem(config_dir)
     assert p.key == "axes.tasks_per_node[0]" and "MPI launcher" in p.allowed

@@ -45,7 +45,7 @@ def test_counts_match_the_model(recorded):
     net = derived.derive(spec["n_scaling"], spec["k_scaling"], spec["drive"])
     s = rec["summary"]["attrs"]
     assert s["n_neurons"] == net.n_neurons == 1544
-    assert s["n_synapses"] == net.n_synapses  # measured in NEST, minus device connections
+    assert s["n_synapses"] == net.n_synapses  # measured in NEST: its own synapse model
     assert rec["ranks"]["0"]["counts"]["attrs"]["n_virtual_processes"] == 2
 
 

@@ -17,17 +17,20 @@ from models.pd14 import params as P
 from models.pd14.derived import Network
 
 
+# Recurrent synapses get a synapse model of their own, a copy of static_synapse: NEST then
+# counts them apart from every device connection (GetDefaults(model)["num_connections"]).
+RECURRENT_SYNAPSE = "pd14_recurrent"
+
+
 @dataclass
 class NestNetwork:
-    """Handles to what the builder created, and the device connections it made (needed to
-    tell recurrent synapses apart in NEST's total connection count)."""
+    """Handles to what the builder created."""
 
     populations: list
     spike_recorders: list = field(default_factory=list)
     poisson_generators: object = None
     thalamic_neurons: object = None
     thalamic_generator: object = None
-    device_connections: int = 0
 
 
 def setup_kernel(nest, *, dt_ms: float, threads_per_task: int, seed: int) -> None:
@@ -37,6 +40,7 @@ def setup_kernel(nest, *, dt_ms: float, threads_per_task: int, seed: int) -> Non
     nest.resolution = float(dt_ms)
     nest.rng_seed = int(seed)
     nest.print_time = False
+    nest.CopyModel("static_synapse", RECURRENT_SYNAPSE)
 
 
 def create(nest, net: Network, *, record_spikes: bool) -> NestNetwork:
@@ -100,7 +104,7 @@ def connect(nest, net: Network, h: NestNetwork) -> None:
                 target,
                 conn_spec={"rule": "fixed_total_number", "N": n_syn, "allow_autapses": True, "allow_multapses": True},
                 syn_spec={
-                    "synapse_model": "static_synapse",
+                    "synapse_model": RECURRENT_SYNAPSE,
                     "weight": _normal_redrawn(nest, w_mean, P.WEIGHT_REL_STD, w_lo, w_hi),
                     "delay": _delay(nest, float(net.delay_mean_ms[i, j]), P.DELAY_REL_STD),
                 },
@@ -114,12 +118,10 @@ def connect(nest, net: Network, h: NestNetwork) -> None:
                 conn_spec={"rule": "all_to_all"},
                 syn_spec={"synapse_model": "static_synapse", "weight": net.weight_ext_pA, "delay": P.DELAY_POISSON_MS},
             )
-            h.device_connections += len(target)
 
     if h.thalamic_neurons is not None:
         th = P.THALAMUS
         nest.Connect(h.thalamic_generator, h.thalamic_neurons)
-        h.device_connections += len(h.thalamic_neurons)
         for i, target in enumerate(h.populations):
             n_th = int(net.num_th_synapses[i])
             if n_th == 0:
@@ -133,20 +135,17 @@ def connect(nest, net: Network, h: NestNetwork) -> None:
                     "delay": _delay(nest, th["delay_mean_ms"], th["delay_rel_std"]),
                 },
             )
-            h.device_connections += n_th
 
     for pop, recorder in zip(h.populations, h.spike_recorders):
         nest.Connect(pop, recorder)
-        h.device_connections += len(pop)
 
     nest.Prepare()
     nest.Cleanup()
 
 
-def recurrent_synapse_count(nest, h: NestNetwork) -> int:
-    """Recurrent synapses as NEST holds them: its connection count minus the device
-    connections the builder made (on this rank)."""
-    return int(nest.GetKernelStatus("num_connections")) - h.device_connections
+def recurrent_synapse_count(nest) -> int:
+    """Recurrent synapses as NEST holds them on this MPI rank (all of its threads)."""
+    return int(nest.GetDefaults(RECURRENT_SYNAPSE, "num_connections"))
 
 
 def spikes_by_population(h: NestNetwork) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -70,13 +70,12 @@ RUN_SHAPES = {
 }
 
 
-def harness_command(backend, run_spec):
-    """Shell words starting a run's harness: environment set-up, MPI launcher, interpreter.
-    Braces are doubled: Snakemake formats the shell string once more."""
+def harness_command(run_spec):
+    """Shell words starting a run's harness: environment set-up, MPI launcher, interpreter."""
+    backend = run_spec["backend"]
     software = CAMPAIGN.software[backend]
     setup, launch = setup_command(software), launch_command(run_spec, CAMPAIGN.machine)
-    words = f"{setup}{launch} {python_command(software, backend, REPO)} -m spikescale.harness"
-    return words.replace("{", "{{").replace("}", "}}")
+    return f"{setup}{launch} {python_command(software, backend, REPO)} -m spikescale.harness"
 
 
 def run_resources(run_spec):

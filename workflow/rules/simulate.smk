@@ -16,6 +16,8 @@ for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
         wildcard_constraints:
             run_id=f"{re.escape(f'{_backend}-n{_nodes}x{_tasks}x{_threads}-')}[A-Za-z0-9.-]+",
         params:
+            # set-up, MPI launcher and interpreter of the run's backend and shape
+            harness=lambda wildcards: harness_command(run_of(wildcards).spec()),
             spec=lambda wildcards: run_of(wildcards).spec_json(),
             context=lambda wildcards: json.dumps(run_context(run_of(wildcards)), sort_keys=True),
         threads: cores_requested(_example, CAMPAIGN.machine)
@@ -24,9 +26,9 @@ for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
         conda:
             f"../../envs/{_backend}.yaml"
         message:
-            f"run {{wildcards.run_id}} ({_backend}, {_nodes} node(s) x {_tasks} task(s) x {_threads} thread(s))"
+            "run {wildcards.run_id}"
         shell:
-            # environment set-up, MPI launcher and interpreter are fixed per rule, not
-            # params: a new interpreter path must not re-run finished runs
-            f"{harness_command(_backend, _example)} --spec {{params.spec:q}} --context {{params.context:q}}"
-            " --out {output.run:q} 2>&1 | tee {log:q}"
+            # Loop variables must not appear here: Snakemake evaluates this again when the
+            # job runs, after the loop has moved on.
+            "{params.harness} --spec {params.spec:q} --context {params.context:q} --out {output.run:q}"
+            " 2>&1 | tee {log:q}"

@@ -8,6 +8,7 @@ read from the variables the launchers set, so a run never imports MPI it does no
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 # Set by Open MPI's mpirun, by PMI-1/PMI-2 and by PMIx launchers (srun --mpi=pmix), respectively.
@@ -59,6 +60,18 @@ def launched_ranks() -> int:
         if value and value.isdigit():
             return int(value)
     return 1
+
+
+def require_mpi_support() -> None:
+    """Fail clearly, and early, when started as several ranks by an environment without
+    MPI. (NEST's PyPI wheel would otherwise exit at import with a FATAL message and no
+    record; a NEST without MPI under a launcher makes every rank simulate the whole network.)"""
+    ranks = launched_ranks()
+    if ranks > 1 and importlib.util.find_spec("mpi4py") is None:
+        raise RuntimeError(
+            f"started as {ranks} MPI ranks, but this environment has no MPI support (no mpi4py; NEST from "
+            "PyPI is built without MPI): use the MPI build (make nest-mpi; software kind cache, name "
+            "nest-3.10.0-mpi) or a site NEST with MPI")
 
 
 def world():

@@ -226,6 +226,13 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
                         f_exp, f"axes.threads_per_task[{j}]", th,
                         f"tasks_per_node {t} x threads_per_task {th} = {t * th} exceeds cores_per_node = {cores} "
                         f"of machine {machine['name']!r} ({f_machine}); set allow_oversubscription there to force it"))
+    multi_rank = any(n * t > 1 for n in axes["nodes"] for t in axes["tasks_per_node"])
+    for backend in exp["backends"]:
+        if multi_rank and c.software.get(backend, {}).get("environment", {}).get("kind") == "venv":
+            problems.append(ConfigProblem(
+                f_soft, f"{backend}.environment.kind", "venv",
+                f"runs with several MPI ranks (axes in {f_exp}) need {backend} built with MPI; the PyPI wheel in "
+                ".venvs has none: use kind 'cache' with name 'nest-3.10.0-mpi' (make nest-mpi), or a site build"))
     if "mpi" not in machine:
         for key in ("nodes", "tasks_per_node"):
             for i, v in enumerate(axes[key]):

@@ -114,6 +114,7 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
     try:
         with phases.phase("setup"):
             backend = get_backend(spec["backend"], spec)
+            comm_mod.require_mpi_support()  # before NEST, which would exit without a record
             # The simulator first: NEST initialises MPI when it is imported, and mpi4py then
             # joins that MPI (the order NEST's MPI build is tested with, envs/build_nest_mpi.sh).
             backend.import_simulator()
@@ -288,9 +289,8 @@ def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_sim_model_s: flo
         for key in ("n_spikes", "synaptic_events"):
             out[key] = sum(c[key] for c in counts)
         _rank_stats(out, "n_spikes", [c["n_spikes"] for c in counts])
-        # the backend reports network-wide neuron and synapse counts on every rank
-        out["n_neurons"] = counts[0]["n_neurons"]
-        out["n_synapses"] = counts[0]["n_synapses"]
+        out["n_neurons"] = counts[0]["n_neurons"]  # network-wide on every rank
+        out["n_synapses"] = sum(c["n_synapses_local"] for c in counts)
         out["synaptic_events_method"] = counts[0]["synaptic_events_method"]
         out["rate_mean_hz"] = out["n_spikes"] / out["n_neurons"] / t_sim_model_s if out["n_neurons"] else None
     out["n_populations"] = len(P.POPULATIONS)

@@ -73,10 +73,11 @@ class NestBackend:
         return int(self.nest.GetKernelStatus("local_spike_counter"))
 
     def counts(self) -> dict:
+        """n_neurons is network-wide; *_local counts are this rank's (summed over ranks)."""
         return {
             "n_neurons": int(sum(len(p) for p in self.handles.populations)),
-            "n_synapses": nest_builder.recurrent_synapse_count(self.nest, self.handles),
-            "n_connections_total": int(self.nest.GetKernelStatus("num_connections")),
+            "n_synapses_local": nest_builder.recurrent_synapse_count(self.nest),
+            "n_connections_local": int(self.nest.GetKernelStatus("num_connections")),
             "n_virtual_processes": int(self.nest.total_num_virtual_procs),
         }
 
