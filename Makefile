@@ -12,8 +12,8 @@ EXPERIMENT ?= default
 SNAKEMAKE_ARGS ?=
 
 NEST_MPI_PYTHON := $(or $(SPIKESCALE_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/spikescale)/nest-3.10.0-mpi/bin/python
-# Debian packages the MPI build and the MPI tests need (installed by `make system-deps` as root)
-SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev
+# Debian packages the MPI build and the MPI and SLURM tests need (`make system-deps` installs them as root)
+SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge
 
 .PHONY: env run test lint benchmark retry-failed clean-envs help system-deps nest-mpi
 
