@@ -104,30 +104,34 @@ class RecordError(Exception):
     """A file that is not a complete spikescale run record."""
 
 
-def read_record(path: str | os.PathLike) -> dict:
-    """Read a whole run record back into the dict form it was written from."""
+def _read_file(path, read) -> dict:
+    """Open a run file, check that it is one, and apply ``read`` to it; any way it can be
+    broken (missing, truncated, not HDF5, not ours) becomes one RecordError naming it."""
     try:
         with h5py.File(path, "r") as fh:
             if fh.attrs.get("format") != FORMAT:
                 raise RecordError(f"{path}: not a spikescale run record (format attribute missing)")
-            tree = _read_group(fh)
+            return read(fh)
     except (OSError, KeyError) as exc:
         raise RecordError(f"{path}: unreadable HDF5 file ({exc})") from exc
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    """Read a whole run record back into the dict form it was written from."""
+    tree = _read_file(path, _read_group)
     tree["attrs"].pop("format", None)
     tree["attrs"].pop("format_version", None)
     return tree
 
 
+def _read_summary(fh: h5py.File) -> dict:
+    out = _read_attrs(fh)
+    for group in ("spec", "summary", "provenance"):
+        if group in fh:
+            out.update({f"{group}.{k}": v for k, v in _read_attrs(fh[group]).items()})
+    return out
+
+
 def read_summary(path: str | os.PathLike) -> dict:
-    """Only the root attributes and the run summary: what collect needs, fast."""
-    try:
-        with h5py.File(path, "r") as fh:
-            if fh.attrs.get("format") != FORMAT:
-                raise RecordError(f"{path}: not a spikescale run record (format attribute missing)")
-            out = _read_attrs(fh)
-            for group in ("spec", "summary", "provenance"):
-                if group in fh:
-                    out.update({f"{group}.{k}": v for k, v in _read_attrs(fh[group]).items()})
-            return out
-    except (OSError, KeyError) as exc:
-        raise RecordError(f"{path}: unreadable HDF5 file ({exc})") from exc
+    """Only the root attributes, spec, summary and provenance: what collect needs, fast."""
+    return _read_file(path, _read_summary)
