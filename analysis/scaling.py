@@ -48,7 +48,7 @@ def strong_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
         base_t_sim = model_runs.loc[model_runs["virtual_processes"] == base_vp, "t_sim_s"].mean()
         for shape_key, shape_runs in model_runs.groupby(SHAPE, sort=True):
             vp = int(shape_runs["virtual_processes"].iloc[0])
-            row = dict(zip(MODEL, model_key)) | dict(zip(SHAPE, shape_key))
+            row = dict(zip(MODEL, model_key, strict=True)) | dict(zip(SHAPE, shape_key, strict=True))
             row["virtual_processes"] = vp
             row["n_runs"] = len(shape_runs)
             for m in METRICS:

@@ -44,7 +44,7 @@ def test_read_summary_is_flat(tmp_path):
 def test_no_temporary_left_and_no_partial_file_on_error(tmp_path):
     bad = sample()
     bad["ranks"]["0"]["broken"] = object()  # cannot be stored: the write fails half-way
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError):
         rec.write_record(tmp_path / "r1.h5", bad)
     assert list(tmp_path.iterdir()) == []
 

@@ -24,7 +24,7 @@ def run_dir(nest_python, tmp_path_factory):
     runs = tmp_path_factory.mktemp("campaign") / "runs"
     specs = [run_spec(seed=1, record_spikes=True), run_spec(seed=2, threads_per_task=2), run_spec(seed=3)]
     contexts = [{}, {}, {"software": {"versions": {"nest-simulator": "0.0"}}}]
-    for spec, context in zip(specs, contexts):
+    for spec, context in zip(specs, contexts, strict=True):
         assert run_harness(spec, runs / f"{spec['run_id']}.h5", context).returncode == 0
     return runs, specs
 

@@ -136,7 +136,7 @@ def connect(nest, net: Network, h: NestNetwork) -> None:
                 },
             )
 
-    for pop, recorder in zip(h.populations, h.spike_recorders):
+    for pop, recorder in zip(h.populations, h.spike_recorders, strict=True):
         nest.Connect(pop, recorder)
 
     nest.Prepare()

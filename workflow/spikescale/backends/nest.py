@@ -86,4 +86,4 @@ class NestBackend:
 
     def spikes(self) -> dict:
         """{population: (senders, times_ms)} recorded on this rank (record_spikes only)."""
-        return dict(zip(P.POPULATIONS, nest_builder.spikes_by_population(self.handles)))
+        return dict(zip(P.POPULATIONS, nest_builder.spikes_by_population(self.handles), strict=True))
