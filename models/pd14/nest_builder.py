@@ -136,8 +136,9 @@ def connect(nest, net: Network, h: NestNetwork) -> None:
                 },
             )
 
-    for pop, recorder in zip(h.populations, h.spike_recorders, strict=True):
-        nest.Connect(pop, recorder)
+    if h.spike_recorders:  # validation runs only; performance runs record nothing
+        for pop, recorder in zip(h.populations, h.spike_recorders, strict=True):
+            nest.Connect(pop, recorder)
 
     nest.Prepare()
     nest.Cleanup()
