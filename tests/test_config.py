@@ -237,3 +237,14 @@ def test_snakemake_refuses_bad_config_before_running_anything(config_dir, tmp_pa
     assert "model/tiny.yaml: n_scaling = 1.5: must be <= 1" in output
     assert "nothing was run" in output
     assert not results.exists()
+
+
+def test_shipped_machine_files_are_valid():
+    from spikescale.config import _schema_problems, load_schema, machine_problems, read_yaml
+
+    root = Path(__file__).resolve().parents[1] / "config" / "machine"
+    schema = load_schema("machine")
+    for path in sorted(root.glob("*.yaml")):
+        data, problems = read_yaml(path, str(path), "machine")
+        assert not problems and not _schema_problems(data, schema, str(path)), path
+        assert not machine_problems({"nodes_max": 1, **data}, str(path)), path

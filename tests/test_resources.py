@@ -19,10 +19,13 @@ SLURM_MACHINE = {"name": "c", "executor": "slurm", "cores_per_node": 8, "memory_
 
 def test_slurm_request_from_run_and_machine():
     res = slurm_resources(RUN, SLURM_MACHINE)
-    assert res["nodes"] == 2 and res["tasks_per_node"] == 1 and res["tasks"] == 2 and res["cpus_per_task"] == 2
+    assert res["nodes"] == 2 and res["tasks"] == 2 and res["cpus_per_task"] == 2 and res["mpi"] == "mpirun"
+    assert "tasks_per_node" not in res  # the executor refuses it beside `mpi` and `tasks`
     assert res["mem_mb"] == 64000 and res["runtime"] == 30  # exclusive: the whole node
     assert res["slurm_partition"] == "batch" and res["slurm_account"] == "proj1"
-    assert res["slurm_extra"] == "--exclusive --hint=nomultithread"
+    assert res["slurm_extra"] == "--ntasks-per-node=1 --exclusive --hint=nomultithread"
+    single = slurm_resources({**RUN, "nodes": 1}, SLURM_MACHINE)
+    assert "mpi" not in single and "tasks" not in single and single["cpus_per_task"] == 2
     shared = slurm_resources(RUN, {**SLURM_MACHINE, "exclusive": False})
     assert shared["mem_mb"] < 64000 and "slurm_extra" in shared and "--exclusive" not in shared["slurm_extra"]
 

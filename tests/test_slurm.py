@@ -100,3 +100,4 @@ def test_two_node_mpi_run_has_one_rank_per_node(cluster, tmp_path):
     assert json.loads(alloc["attrs"]["nodes_used"]) == ["n1", "n2"]
     assert sorted(v.decode() if isinstance(v, bytes) else v for v in alloc["rank_node"]) == ["n1", "n2"]
     assert rec["summary"]["attrs"]["n_ranks"] == 2
+

@@ -75,6 +75,8 @@ def harness_command(run_spec):
     backend = run_spec["backend"]
     software = CAMPAIGN.software[backend]
     setup, launch = setup_command(software), launch_command(run_spec, CAMPAIGN.machine)
+    if launch.startswith("mpirun") and CAMPAIGN.machine["executor"] == "slurm":
+        launch = f". {shlex.quote(str(REPO / 'workflow' / 'scripts' / 'slurm_job_env.sh'))} && {launch}"
     return f"{setup}{launch} {python_command(software, backend, REPO)} -m spikescale.harness"
 
 

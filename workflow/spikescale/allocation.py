@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 
 
 def rank_placement() -> dict:
@@ -29,8 +30,21 @@ def _int_env(name: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+def scontrol_job(job_id: str) -> dict:
+    """The job as slurmctld describes it (`scontrol show job --oneliner`), as key -> value;
+    empty when scontrol cannot tell."""
+    try:
+        out = subprocess.run(["scontrol", "show", "job", "--oneliner", job_id], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return dict(item.split("=", 1) for item in out.split() if "=" in item)
+
+
 def slurm_allocation() -> dict:
-    """The allocation SLURM says this job has (empty outside SLURM)."""
+    """The allocation SLURM says this job has (empty outside SLURM). The variables come
+    first; what they lack is asked of slurmctld, since launchers and the Snakemake SLURM
+    executor's job steps pass on only some of them."""
     if "SLURM_JOB_ID" not in os.environ:
         return {}
     keys = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NODELIST", "SLURM_JOB_PARTITION")
@@ -38,6 +52,17 @@ def slurm_allocation() -> dict:
     out.update(job_num_nodes=_int_env("SLURM_JOB_NUM_NODES"), ntasks=_int_env("SLURM_NTASKS"),
                ntasks_per_node=_int_env("SLURM_NTASKS_PER_NODE") or _int_env("SLURM_TASKS_PER_NODE"),
                cpus_per_task=_int_env("SLURM_CPUS_PER_TASK"))
+    if None in (out["job_num_nodes"], out["cpus_per_task"]) or not out["slurm_job_nodelist"]:
+        job = scontrol_job(out["slurm_job_id"])
+        number = {k: int(v) for k, v in job.items() if v.isdigit()}
+        out["job_num_nodes"] = out["job_num_nodes"] or number.get("NumNodes")
+        out["ntasks"] = out["ntasks"] or number.get("NumTasks")
+        out["cpus_per_task"] = out["cpus_per_task"] or number.get("CPUs/Task")
+        out["slurm_job_nodelist"] = out["slurm_job_nodelist"] or job.get("NodeList", "")
+        out["slurm_job_partition"] = out["slurm_job_partition"] or job.get("Partition", "")
+        out["source"] = "environment and scontrol"
+    else:
+        out["source"] = "environment"
     return out
 
 

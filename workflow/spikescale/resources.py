@@ -50,13 +50,14 @@ def launch_command(run: dict, machine: dict) -> str:
 def slurm_resources(run: dict, machine: dict) -> dict:
     """Snakemake resources that the SLURM executor turns into the run's sbatch request."""
     slurm = machine.get("slurm", {})
-    res = {
-        "nodes": run["nodes"],
-        "tasks_per_node": run["tasks_per_node"],
-        "tasks": run["nodes"] * run["tasks_per_node"],
-        "cpus_per_task": run["threads_per_task"],
-        "runtime": machine["walltime_max_min"],
-    }
+    ranks = run["nodes"] * run["tasks_per_node"]
+    res = {"nodes": run["nodes"], "cpus_per_task": run["threads_per_task"], "runtime": machine["walltime_max_min"]}
+    extra = []
+    if ranks > 1:
+        # The executor runs a rule with an `mpi` resource in the batch step and lets it launch
+        # its ranks; it takes the rank count from `tasks` and refuses `tasks_per_node` beside it.
+        res.update(mpi=machine["mpi"]["launcher"], tasks=ranks)
+        extra.append(f"--ntasks-per-node={run['tasks_per_node']}")
     if machine.get("exclusive", True):
         res["mem_mb"] = machine["memory_per_node_mb"]  # the node is the run's: all of its memory
     else:
@@ -65,7 +66,7 @@ def slurm_resources(run: dict, machine: dict) -> dict:
                           ("constraint", "constraint")):
         if key in slurm:
             res[resource] = slurm[key]
-    extra = (["--exclusive"] if machine.get("exclusive", True) else []) + list(slurm.get("extra_sbatch", []))
+    extra += (["--exclusive"] if machine.get("exclusive", True) else []) + list(slurm.get("extra_sbatch", []))
     if extra:
         res["slurm_extra"] = " ".join(extra)  # every option matched a strict pattern in the schema
     return res
