@@ -50,12 +50,16 @@ def harness_line(python, spec, out, launcher=""):
             f" --out {out}\n")
 
 
-def test_single_node_run_records_its_allocation(cluster, tmp_path):
-    spec = run_spec(threads_per_task=2)
-    job = submit(cluster, tmp_path, harness_line(NEST_PYTHON, spec, tmp_path / "run.h5"),
-                 "--nodes=1", "--ntasks=1", "--cpus-per-task=2")
+def run_one(cluster, tmp_path, spec, *sbatch_args, python=NEST_PYTHON, launcher=""):
+    """Submit one run as a batch job, wait for it, return (job id, record)."""
+    job = submit(cluster, tmp_path, harness_line(python, spec, tmp_path / "run.h5", launcher), *sbatch_args)
     wait_done(cluster, job)
-    rec = read_record(tmp_path / "run.h5")
+    return job, read_record(tmp_path / "run.h5")
+
+
+def test_single_node_run_records_its_allocation(cluster, tmp_path):
+    job, rec = run_one(cluster, tmp_path, run_spec(threads_per_task=2), "--nodes=1", "--ntasks=1",
+                       "--cpus-per-task=2")
     assert rec["attrs"]["status"] == "ok", rec["attrs"]["error"]
     alloc = rec["allocation"]["attrs"]
     assert alloc["slurm_slurm_job_id"] == job
@@ -64,11 +68,8 @@ def test_single_node_run_records_its_allocation(cluster, tmp_path):
 
 
 def test_allocation_that_differs_from_the_request_fails_the_run(cluster, tmp_path):
-    spec = run_spec(threads_per_task=2)
-    job = submit(cluster, tmp_path, harness_line(NEST_PYTHON, spec, tmp_path / "run.h5"),
-                 "--nodes=1", "--ntasks=1", "--cpus-per-task=1")
-    wait_done(cluster, job)
-    rec = read_record(tmp_path / "run.h5")
+    _, rec = run_one(cluster, tmp_path, run_spec(threads_per_task=2), "--nodes=1", "--ntasks=1",
+                     "--cpus-per-task=1")
     assert rec["attrs"]["status"] == "failed" and rec["attrs"]["failed_phase"] == "setup"
     assert "asked for 2 thread(s) per task, SLURM gave 1 CPU(s) per task" in rec["attrs"]["error"]
 
@@ -91,10 +92,8 @@ def test_two_node_mpi_run_has_one_rank_per_node(cluster, tmp_path):
         pytest.fail(f"{MPI_PYTHON} is missing: `make test` builds it (make nest-mpi)")
     spec = run_spec(nodes=2, tasks_per_node=1, threads_per_task=1)
     launcher = launch_command(spec, {"mpi": {"launcher": "mpirun"}})
-    job = submit(cluster, tmp_path, harness_line(MPI_PYTHON, spec, tmp_path / "run.h5", launcher),
-                 "--nodes=2", "--ntasks-per-node=1", "--cpus-per-task=1")
-    wait_done(cluster, job)
-    rec = read_record(tmp_path / "run.h5")
+    _, rec = run_one(cluster, tmp_path, spec, "--nodes=2", "--ntasks-per-node=1", "--cpus-per-task=1",
+                     python=MPI_PYTHON, launcher=launcher)
     assert rec["attrs"]["status"] == "ok", rec["attrs"]["error"]
     alloc = rec["allocation"]
     assert json.loads(alloc["attrs"]["nodes_used"]) == ["n1", "n2"]
