@@ -1,6 +1,7 @@
 """The run harness on real NEST 3.10 at small scale: phases, timers, counts, spikes,
 provenance, and every way a run can end (ok, raised, out of memory, SIGTERM, SIGKILL)."""
 
+import json
 import resource
 import signal
 import subprocess
@@ -178,3 +179,28 @@ def test_sigkill_leaves_no_run_file(nest_python, tmp_path):
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL
     assert list(tmp_path.iterdir()) == []  # nothing that could pass for a finished run
+
+
+SLICED_VS_WHOLE = """
+import json, sys
+from spikescale.backends.nest import NestBackend
+spec = json.loads(sys.argv[1])
+counts = []
+for progress in (None, lambda done, total: None):
+    b = NestBackend(spec)
+    b.import_simulator(); b.setup(); b.create(); b.connect()
+    b.simulate(spec["t_sim_ms"], progress=progress)
+    counts.append({pop: [float(x) for x in times] for pop, (_, times) in b.spikes().items()})
+print(json.dumps(counts[0] == counts[1] and sum(map(len, counts[0].values())) > 0))
+"""
+
+
+def test_long_simulations_run_in_logged_slices_with_the_same_spikes(nest_python, tmp_path):
+    """Slices (Prepare, Run x 10, Cleanup) give progress and a place to handle SIGTERM;
+    the network's spikes must be exactly those of one Simulate call."""
+    spec = run_spec(t_sim_ms=2000.0, record_spikes=True)
+    proc = subprocess.run([str(nest_python), "-c", SLICED_VS_WHOLE, json.dumps(spec)], env=harness_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip().splitlines()[-1] == "true", proc.stdout[-2000:] + proc.stderr[-2000:]
+    out = run_harness(spec, tmp_path / "r.h5").stdout
+    assert "1000 of 2000 ms model time (50 %)" in out

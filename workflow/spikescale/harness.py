@@ -133,10 +133,10 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
         timers = {"construction": backend.kernel_timers()}
         if spec["t_presim_ms"] > 0:
             with phases.phase("presimulate"):
-                backend.simulate(spec["t_presim_ms"])
+                backend.simulate(spec["t_presim_ms"], progress=_progress)
             timers["presimulate"] = backend.kernel_timers()
         with phases.phase("simulate"):
-            backend.simulate(spec["t_sim_ms"])
+            backend.simulate(spec["t_sim_ms"], progress=_progress)
         timers["simulate"] = backend.kernel_timers()
         spikes_counted = backend.spikes_in_last_simulate()
         with phases.phase("collect"):
@@ -179,6 +179,10 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
     write_record(out, record)
     log(f"record written: {out} (status {status})")
     return record
+
+
+def _progress(done_ms: float, total_ms: float) -> None:
+    log(f"  {done_ms:.0f} of {total_ms:.0f} ms model time ({100 * done_ms / total_ms:.0f} %)")
 
 
 def set_log_rank(comm) -> None:

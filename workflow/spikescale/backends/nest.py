@@ -57,8 +57,29 @@ class NestBackend:
     def connect(self) -> None:
         nest_builder.connect(self.nest, self.network, self.handles)
 
-    def simulate(self, t_ms: float) -> None:
-        self.nest.Simulate(t_ms)
+    # Simulations at least this long run in about ten slices, each logged: progress for the
+    # user, and a point where Python handles a pending SIGTERM (scancel, time limit) instead
+    # of after the whole simulation. Prepare/Run/Cleanup is what Simulate does, so the
+    # dynamics and NEST's timers (reset at Prepare) are those of one Simulate call.
+    SLICED_FROM_MS = 2000.0
+
+    def simulate(self, t_ms: float, progress=None) -> None:
+        nest = self.nest
+        if t_ms < self.SLICED_FROM_MS or progress is None:
+            nest.Simulate(t_ms)
+            return
+        steps = int(round(t_ms / nest.resolution))
+        slice_steps = max(1, steps // 10)
+        done = 0
+        nest.Prepare()
+        try:
+            while done < steps:
+                n = min(slice_steps, steps - done)
+                nest.Run(n * nest.resolution)
+                done += n
+                progress(done * nest.resolution, t_ms)
+        finally:
+            nest.Cleanup()
 
     def kernel_timers(self) -> dict:
         """Every NEST time_* kernel entry (seconds; arrays are per thread). NEST resets
