@@ -127,7 +127,7 @@ def run_spikescale(args, seed: int, record_spikes: bool, tmp: Path, num_neurons)
     s = record["summary"]["attrs"]
     res = {k: s[k] for k in ("t_setup_s", "t_create_s", "t_connect_s", "t_presim_s", "t_sim_s")}
     res["elsewhere"] = elsewhere
-    res["num_connections"] = int(record["ranks"]["0"]["counts"]["attrs"]["n_connections_total"])
+    res["num_connections"] = sum(int(r["counts"]["attrs"]["n_connections_local"]) for r in record["ranks"].values())
     if record_spikes:
         senders, times = [], []
         for rank in record["ranks"].values():
