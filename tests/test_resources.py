@@ -73,7 +73,7 @@ def test_slurm_variables_are_read(monkeypatch):
                         "SLURM_ARRAY_TASK_ID": "3"}.items():
         monkeypatch.setenv(name, value)
     got = allocation.slurm_allocation()
-    assert got["slurm_job_id"] == "42" and got["slurm_array_task_id"] == "3"
+    assert got["job_id"] == "42" and got["array_task_id"] == "3"
     assert (got["job_num_nodes"], got["ntasks"], got["ntasks_per_node"], got["cpus_per_task"]) == (2, 2, 1, 2)
     monkeypatch.delenv("SLURM_JOB_ID")
     assert allocation.slurm_allocation() == {}

@@ -62,7 +62,7 @@ def test_single_node_run_records_its_allocation(cluster, tmp_path):
                        "--cpus-per-task=2")
     assert rec["attrs"]["status"] == "ok", rec["attrs"]["error"]
     alloc = rec["allocation"]["attrs"]
-    assert alloc["slurm_slurm_job_id"] == job
+    assert alloc["slurm_job_id"] == job
     assert (alloc["slurm_job_num_nodes"], alloc["slurm_cpus_per_task"]) == (1, 2)
     assert rec["provenance"]["slurm"]["attrs"]["SLURM_JOB_ID"] == job
 
@@ -83,7 +83,7 @@ def test_array_tasks_record_their_own_task(cluster, tmp_path):
     wait_done(cluster, job)
     for i in range(2):
         alloc = read_record(tmp_path / f"{i}.h5")["allocation"]["attrs"]
-        assert alloc["slurm_slurm_array_job_id"] == job and alloc["slurm_slurm_array_task_id"] == str(i)
+        assert alloc["slurm_array_job_id"] == job and alloc["slurm_array_task_id"] == str(i)
         assert alloc["slurm_cpus_per_task"] == 1
 
 

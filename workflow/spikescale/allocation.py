@@ -48,18 +48,18 @@ def slurm_allocation() -> dict:
     if "SLURM_JOB_ID" not in os.environ:
         return {}
     keys = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NODELIST", "SLURM_JOB_PARTITION")
-    out = {k.lower(): os.environ.get(k, "") for k in keys}
+    out = {k.removeprefix("SLURM_").lower(): os.environ.get(k, "") for k in keys}  # job_id, array_job_id, ...
     out.update(job_num_nodes=_int_env("SLURM_JOB_NUM_NODES"), ntasks=_int_env("SLURM_NTASKS"),
                ntasks_per_node=_int_env("SLURM_NTASKS_PER_NODE") or _int_env("SLURM_TASKS_PER_NODE"),
                cpus_per_task=_int_env("SLURM_CPUS_PER_TASK"))
-    if None in (out["job_num_nodes"], out["cpus_per_task"]) or not out["slurm_job_nodelist"]:
-        job = scontrol_job(out["slurm_job_id"])
+    if None in (out["job_num_nodes"], out["cpus_per_task"]) or not out["job_nodelist"]:
+        job = scontrol_job(out["job_id"])
         number = {k: int(v) for k, v in job.items() if v.isdigit()}
         out["job_num_nodes"] = out["job_num_nodes"] or number.get("NumNodes")
         out["ntasks"] = out["ntasks"] or number.get("NumTasks")
         out["cpus_per_task"] = out["cpus_per_task"] or number.get("CPUs/Task")
-        out["slurm_job_nodelist"] = out["slurm_job_nodelist"] or job.get("NodeList", "")
-        out["slurm_job_partition"] = out["slurm_job_partition"] or job.get("Partition", "")
+        out["job_nodelist"] = out["job_nodelist"] or job.get("NodeList", "")
+        out["job_partition"] = out["job_partition"] or job.get("Partition", "")
         out["source"] = "environment and scontrol"
     else:
         out["source"] = "environment"

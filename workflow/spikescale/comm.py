@@ -75,11 +75,5 @@ def require_mpi_support() -> None:
 
 
 def world():
-    if launched_ranks() > 1:
-        try:
-            return MpiRanks()
-        except ImportError as exc:
-            raise RuntimeError(
-                f"started as {launched_ranks()} MPI ranks but mpi4py is missing ({exc}): use a backend "
-                "environment with MPI (make nest-mpi, software kind for the MPI build)") from exc
-    return SingleRank()
+    """The run's ranks; call require_mpi_support() first for a clear error without MPI."""
+    return MpiRanks() if launched_ranks() > 1 else SingleRank()

@@ -17,6 +17,10 @@ import shlex
 from pathlib import Path
 
 
+# Environments of the spikescale cache and the make target that builds each.
+CACHE_BUILDERS = {"nest-3.10.0-mpi": "`make nest-mpi`"}
+
+
 def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(os.environ.get("SPIKESCALE_CACHE") or Path(base) / "spikescale")
@@ -56,7 +60,7 @@ def missing_environment(entry: dict, backend: str, repo_root: Path) -> str | Non
     if kind in ("venv", "cache"):
         python = Path(interpreter(entry, backend, repo_root))
         if not python.exists():
-            how = "`make env`" if kind == "venv" else f"`make {entry['environment']['name'].split('-')[0]}-mpi`"
+            how = "`make env`" if kind == "venv" else CACHE_BUILDERS.get(entry["environment"]["name"], "its build script")
             return (f"the {backend} environment is missing ({python}); build it with {how} "
                     f"or point config/software at an existing interpreter (kind: python)")
     return None

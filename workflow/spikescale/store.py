@@ -71,26 +71,19 @@ def row_from_summary(s: dict, path: Path) -> dict:
         "seed": s["spec.seed"], "repetition": s["spec.repetition"], "nodes": s["spec.nodes"],
         "tasks_per_node": s["spec.tasks_per_node"], "threads_per_task": s["spec.threads_per_task"],
         "status": s["status"], "error": s["error"], "validation": "",
-        "host": s.get("provenance.host", ""), "slurm_job_id": "",
+        "host": s.get("provenance.host", ""), "slurm_job_id": str(s.get("provenance/slurm.SLURM_JOB_ID", "")),
         "started_at": s["started_at"], "finished_at": s["finished_at"],
         "git_commit": s.get("provenance.git_commit", ""), "git_dirty": s.get("provenance.git_dirty", ""),
         "machine": s["spec.machine"], "record_spikes": s["spec.record_spikes"],
         "t_presim_model_s": s["spec.t_presim_ms"] / 1000.0, "dt_ms": s["spec.dt_ms"],
         "thalamic_input": s["spec.thalamic_input"], "failed_phase": s.get("failed_phase", ""),
         "virtual_processes": s["spec.nodes"] * s["spec.tasks_per_node"] * s["spec.threads_per_task"],
+        "nest_version": str(s.get("provenance/packages.nest-simulator", "")),
         "file_sha256": file_sha256(path),
     }
     for key in SUMMARY_COLUMNS:
         row[key] = _blank(s.get(f"summary.{key}"))
     return row
-
-
-def _slurm_job_id(path: Path) -> str:
-    with h5py.File(path, "r") as fh:
-        slurm = fh.get("provenance/slurm")
-        value = slurm.attrs.get("SLURM_JOB_ID", "") if slurm is not None else ""
-        nest_version = fh["provenance/packages"].attrs.get("nest-simulator", "") if "provenance/packages" in fh else ""
-    return str(value), str(nest_version)
 
 
 def _write_columns(group: h5py.Group, frame: pd.DataFrame) -> None:
@@ -115,7 +108,6 @@ def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: P
         try:
             summary = read_summary(path)
             row = row_from_summary(summary, path)
-            row["slurm_job_id"], row["nest_version"] = _slurm_job_id(path)
         except (RecordError, KeyError, OSError) as exc:
             rejected.append((str(path), str(exc)))
             print(f"collect: set aside {path}: {exc}", file=sys.stderr)
