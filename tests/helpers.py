@@ -69,11 +69,12 @@ def run_harness(spec: dict, out: Path, context: dict | None = None, **kwargs) ->
 
 
 def snakemake(config_dir: Path, results: Path, *args, experiment: str = "tiny", check: bool = True,
-              timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run the real workflow on a campaign of config_dir, results under results/."""
+              timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real workflow on a campaign of config_dir, results under results/ (env: the
+    environment, e.g. a test SLURM cluster's)."""
     cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(results.parent), "--cores", "2",
            "--config", f"experiment={experiment}", f"config_dir={config_dir}", f"results_dir={results}", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=results.parent)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=results.parent, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc

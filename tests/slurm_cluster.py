@@ -75,6 +75,10 @@ SelectTypeParameters=CR_Core
 # A machine with fewer cores than CPUs= still gets its nodes (instead of DRAINED ones).
 SlurmdParameters=config_overrides
 MpiDefault=none
+# srun --mpi=pmix keeps the PMIx files of a job step under TmpFS; with the default (/tmp)
+# the steps of one job on n1 and n2 (same host) collide on one directory and the step
+# fails. %n gives each node its own.
+TmpFS={base}/tmp/%n
 SwitchType=switch/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
@@ -84,13 +88,14 @@ MailProg=/bin/true
 #  - a node is DOWN 15-20 s after it stops answering, and its jobs end as NODE_FAIL
 #    (JobRequeue=0: they are not put back in the queue);
 #  - a node that comes back is usable again at once (ReturnToService=2);
-#  - time limits hold exactly (OverTimeLimit=0), SIGKILL follows SIGTERM after 2 s; but
+#  - time limits hold exactly (OverTimeLimit=0), SIGKILL follows SIGTERM after 5 s (time
+#    for a run to write its record); but
 #    limits are whole minutes and slurmctld checks them every 30 s: -t 1 ends after 60-90 s.
 SlurmdTimeout={slurmd_timeout}
 MessageTimeout=5
 ReturnToService=2
 JobRequeue=0
-KillWait=2
+KillWait=5
 OverTimeLimit=0
 InactiveLimit=30
 # Finished jobs stay visible to squeue for 5 minutes. snakemake-executor-plugin-slurm
@@ -217,7 +222,7 @@ class SlurmTestCluster:
             raise
 
     def _write_files(self) -> None:
-        for sub in ("state", "run", "log", *(f"spool/{node}" for node in self.nodes)):
+        for sub in ("state", "run", "log", *(f"{kind}/{node}" for kind in ("spool", "tmp") for node in self.nodes)):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
         # munged wants its socket directory readable by all (or --force: the temp dir's
         # parents, e.g. /tmp/pytest-of-root, are 0700) and its key private.

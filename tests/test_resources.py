@@ -7,7 +7,7 @@ from helpers import edit_yaml, write_yaml
 from spikescale import allocation
 from spikescale.config import load_campaign
 from spikescale.errors import ConfigError
-from spikescale.resources import cores_requested, launch_command, slurm_resources
+from spikescale.resources import SLURM_STEP_SCRIPT, cores_requested, launch_command, slurm_resources
 
 RUN = {"n_scaling": 0.02, "k_scaling": 0.02, "drive": "poisson", "thalamic_input": False,
        "nodes": 2, "tasks_per_node": 1, "threads_per_task": 2}
@@ -19,24 +19,34 @@ SLURM_MACHINE = {"name": "c", "executor": "slurm", "cores_per_node": 8, "memory_
 
 def test_slurm_request_from_run_and_machine():
     res = slurm_resources(RUN, SLURM_MACHINE)
-    assert res["nodes"] == 2 and res["tasks"] == 2 and res["cpus_per_task"] == 2 and res["mpi"] == "mpirun"
-    assert "tasks_per_node" not in res  # the executor refuses it beside `mpi` and `tasks`
+    assert res["nodes"] == 2 and res["tasks"] == 2 and res["cpus_per_task"] == 2
+    # No `mpi` resource: with it the executor runs the first job in every array task.
+    assert "mpi" not in res and "tasks_per_node" not in res
     assert res["mem_mb"] == 64000 and res["runtime"] == 30  # exclusive: the whole node
     assert res["slurm_partition"] == "batch" and res["slurm_account"] == "proj1"
     assert res["slurm_extra"] == "--ntasks-per-node=1 --exclusive --hint=nomultithread"
     single = slurm_resources({**RUN, "nodes": 1}, SLURM_MACHINE)
-    assert "mpi" not in single and "tasks" not in single and single["cpus_per_task"] == 2
+    assert single["tasks"] == 1 and single["nodes"] == 1 and single["cpus_per_task"] == 2
     shared = slurm_resources(RUN, {**SLURM_MACHINE, "exclusive": False})
-    assert shared["mem_mb"] < 64000 and "slurm_extra" in shared and "--exclusive" not in shared["slurm_extra"]
+    assert shared["mem_mb"] < 64000 and "--exclusive" not in shared["slurm_extra"]
 
 
 def test_launchers_spell_out_the_rank_layout():
-    assert launch_command({**RUN, "nodes": 1}, SLURM_MACHINE) == ""  # one rank: no launcher
-    words = launch_command(RUN, SLURM_MACHINE).split()
+    local = {**SLURM_MACHINE, "executor": "local"}
+    assert launch_command({**RUN, "nodes": 1}, local) == ""  # one rank without SLURM: no launcher
+    words = launch_command(RUN, local).split()
     assert words[:3] == ["mpirun", "-n", "2"] and "ppr:1:node" in words
     assert words[-3:] == ["--mca", "btl_tcp_if_include", "lo"]
+    # In a SLURM job every run, one rank too, is a job step of its own, started by slurm_step.sh.
+    step = str(SLURM_STEP_SCRIPT)
     srun = launch_command(RUN, {**SLURM_MACHINE, "mpi": {"launcher": "srun", "srun_mpi": "pmix"}})
-    assert srun == "srun --mpi=pmix --nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=2"
+    assert srun == (f"{step} srun --overlap --kill-on-bad-exit=1 --mpi=pmix --nodes=2 --ntasks=2 "
+                    "--ntasks-per-node=1 --cpus-per-task=2")
+    one = launch_command({**RUN, "nodes": 1}, SLURM_MACHINE)  # mpirun machine: one rank still via srun
+    assert one.split()[:2] == [step, "srun"] and "--ntasks=1" in one and "--mpi=pmix" in one
+    assert launch_command(RUN, SLURM_MACHINE).split()[:2] == [step, "mpirun"]
+    site_default = launch_command({**RUN, "nodes": 1}, {k: v for k, v in SLURM_MACHINE.items() if k != "mpi"})
+    assert "--mpi" not in site_default  # no mpi entry: the site's MpiDefault
 
 
 def test_local_exclusive_run_reserves_the_whole_machine():
@@ -52,16 +62,22 @@ def placement(node, cpus=2):
 
 
 def test_allocation_matches():
-    slurm = {"job_num_nodes": 2, "cpus_per_task": 2}
+    slurm = {"job_num_nodes": 2, "job_ntasks": 2, "job_cpus_per_task": 2, "step_cpus_per_task": 2}
     assert allocation.problems(SPEC, 2, [placement("n1"), placement("n2")], slurm) == []
 
 
 def test_allocation_mismatches_are_named():
-    wrong = allocation.problems(SPEC, 1, [placement("n1")], {"job_num_nodes": 1, "cpus_per_task": 1})
+    wrong = allocation.problems(SPEC, 1, [placement("n1")],
+                                {"job_num_nodes": 1, "job_ntasks": 1, "job_cpus_per_task": 1})
     text = " | ".join(wrong)
     assert "asked for 2 MPI rank(s)" in text and "got 1" in text
     assert "asked for 2 node(s), ranks run on 1: n1" in text
     assert "SLURM job has 1" in text and "SLURM gave 1 CPU(s) per task" in text
+    assert "asked for 2 task(s), SLURM job has 1" in text
+    # the job is right, but the step the run is in is not
+    assert allocation.problems(SPEC, 2, [placement("n1"), placement("n2")],
+                               {"job_num_nodes": 2, "job_cpus_per_task": 2, "step_cpus_per_task": 1}) == [
+        "asked for 2 thread(s) per task, the job step has 1 CPU(s) per task"]
     assert allocation.problems({**SPEC, "nodes": 1}, 1, [placement("n1", cpus=1)], {}) == [
         "rank on n1 may use 1 CPU(s) but runs 2 thread(s)"]
     assert allocation.problems({**SPEC, "nodes": 1}, 1, [placement("n1", cpus=1)], {}, True) == []
@@ -69,12 +85,15 @@ def test_allocation_mismatches_are_named():
 
 def test_slurm_variables_are_read(monkeypatch):
     for name, value in {"SLURM_JOB_ID": "42", "SLURM_JOB_NUM_NODES": "2", "SLURM_NTASKS": "2",
-                        "SLURM_TASKS_PER_NODE": "1(x2)", "SLURM_CPUS_PER_TASK": "2",
-                        "SLURM_ARRAY_TASK_ID": "3"}.items():
+                        "SLURM_NNODES": "2", "SLURM_CPUS_PER_TASK": "2", "SLURM_ARRAY_TASK_ID": "3",
+                        "SLURM_STEP_ID": "0"}.items():
         monkeypatch.setenv(name, value)
-    got = allocation.slurm_allocation()
-    assert got["job_id"] == "42" and got["array_task_id"] == "3"
-    assert (got["job_num_nodes"], got["ntasks"], got["ntasks_per_node"], got["cpus_per_task"]) == (2, 2, 1, 2)
+    # without slurmctld (no scontrol here): the job view falls back to the variables, and says so
+    got = allocation.slurm_allocation(ask_slurmctld=False)
+    assert got["job_id"] == "42" and got["array_task_id"] == "3" and got["step_id"] == "0"
+    assert (got["job_num_nodes"], got["job_ntasks"], got["job_cpus_per_task"]) == (2, 2, 2)
+    assert (got["step_num_nodes"], got["step_ntasks"], got["step_cpus_per_task"]) == (2, 2, 2)
+    assert got["job_source"] == "environment"
     monkeypatch.delenv("SLURM_JOB_ID")
     assert allocation.slurm_allocation() == {}
 

@@ -1,15 +1,25 @@
 """Runs on a real SLURM cluster (Debian's slurm-wlm; two nodes on this machine, started by
-tests/slurm_cluster.py and stopped afterwards): each run records the allocation it actually
-got, a mismatch with its request fails the run, array tasks and two-node MPI runs included.
-The Snakemake SLURM executor on top of this cluster is the next step (see docs/running.md)."""
+tests/slurm_cluster.py and stopped afterwards).
+
+Plain sbatch jobs: each run records the allocation it actually got, a mismatch with its
+request fails the run, array tasks and two-node MPI runs (mpirun) included.
+Whole campaigns through `snakemake --profile profiles/slurm-test` (the Snakemake SLURM
+executor): one job array per resource shape, each task's allocation equal to its request,
+two-node runs with one rank per node (srun --mpi=pmix, MPI NEST) and min/mean/max over
+ranks, collected and plotted as with the local executor; settings that would hang the
+workflow are refused before anything is submitted; a cancelled job, a job over its time
+limit and a lost node each leave a record of how the run ended, and the next snakemake
+completes exactly what is missing.
+"""
 
 import json
 import subprocess
 import time
 
+import pandas as pd
 import pytest
 
-from helpers import PYTHONPATH, REPO, run_spec
+from helpers import PYTHONPATH, REPO, SNAKEMAKE, edit_yaml, run_spec, snakemake
 from slurm_cluster import SlurmTestCluster
 from spikescale.record import read_record
 from spikescale.resources import launch_command
@@ -63,7 +73,8 @@ def test_single_node_run_records_its_allocation(cluster, tmp_path):
     assert rec["attrs"]["status"] == "ok", rec["attrs"]["error"]
     alloc = rec["allocation"]["attrs"]
     assert alloc["slurm_job_id"] == job
-    assert (alloc["slurm_job_num_nodes"], alloc["slurm_cpus_per_task"]) == (1, 2)
+    assert (alloc["slurm_job_num_nodes"], alloc["slurm_job_cpus_per_task"]) == (1, 2)
+    assert alloc["slurm_job_source"] == "scontrol"
     assert rec["provenance"]["slurm"]["attrs"]["SLURM_JOB_ID"] == job
 
 
@@ -84,7 +95,7 @@ def test_array_tasks_record_their_own_task(cluster, tmp_path):
     for i in range(2):
         alloc = read_record(tmp_path / f"{i}.h5")["allocation"]["attrs"]
         assert alloc["slurm_array_job_id"] == job and alloc["slurm_array_task_id"] == str(i)
-        assert alloc["slurm_cpus_per_task"] == 1
+        assert alloc["slurm_job_cpus_per_task"] == 1
 
 
 def test_two_node_mpi_run_has_one_rank_per_node(cluster, tmp_path):
@@ -100,3 +111,155 @@ def test_two_node_mpi_run_has_one_rank_per_node(cluster, tmp_path):
     assert sorted(v.decode() if isinstance(v, bytes) else v for v in alloc["rank_node"]) == ["n1", "n2"]
     assert rec["summary"]["attrs"]["n_ranks"] == 2
 
+
+
+# -- whole campaigns through the Snakemake SLURM executor -----------------------------------
+
+PROFILE = REPO / "profiles" / "slurm-test"
+
+
+def slurm_campaign(config_dir, **model_changes):
+    """The slurm_test campaign (nodes 1 and 2 x threads 1 and 2, MPI NEST) on the tiny model."""
+    if not MPI_PYTHON.exists():
+        pytest.fail(f"{MPI_PYTHON} is missing: `make test` builds it (make nest-mpi)")
+    edit_yaml(config_dir / "experiment" / "slurm_test.yaml", model="tiny")
+    edit_yaml(config_dir / "model" / "tiny.yaml", **model_changes)
+
+
+def executor_run(cluster, config_dir, results, *args, **kwargs):
+    return snakemake(config_dir, results, "--profile", str(PROFILE), *args, experiment="slurm_test",
+                     env=cluster.env, **kwargs)
+
+
+def text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def test_campaign_through_the_executor_one_array_per_shape(cluster, config_dir, tmp_path):
+    slurm_campaign(config_dir, seeds=[1], t_presim_ms=50.0, t_sim_ms=100.0)
+    results = tmp_path / "results"
+    executor_run(cluster, config_dir, results)
+    campaign = results / "slurm_test"
+    runs = pd.read_csv(campaign / "runs.csv", dtype={"slurm_array_job_id": str, "slurm_array_task_id": str})
+    assert len(runs) == 8 and (runs["status"] == "ok").all(), runs[["run_id", "error"]]
+    assert set(zip(runs["nodes"], runs["threads_per_task"])) == {(1, 1), (1, 2), (2, 1), (2, 2)}
+
+    for row in runs.itertuples():
+        rec = read_record(campaign / "runs" / f"{row.run_id}.h5")
+        alloc = rec["allocation"]["attrs"]
+        # what SLURM granted the job (slurmctld's view) and the run's own step, against the request
+        assert alloc["slurm_job_source"] == "scontrol"
+        assert (alloc["slurm_job_num_nodes"], alloc["slurm_job_ntasks"], alloc["slurm_job_cpus_per_task"]) == (
+            row.nodes, row.nodes * row.tasks_per_node, row.threads_per_task)
+        assert alloc["slurm_step_cpus_per_task"] == row.threads_per_task
+        nodes_used = set(alloc_nodes(rec))
+        assert len(nodes_used) == row.nodes and nodes_used <= {"n1", "n2"}
+        assert len(rec["ranks"]) == row.nodes and row.n_ranks == row.nodes
+        assert row.t_sim_s_rank_min <= row.t_sim_s_rank_mean <= row.t_sim_s_rank_max == row.t_sim_s
+
+    # One job array per resource shape: the executor gives every task the first job's
+    # resources, so an array must never mix shapes (each shape is its own rule).
+    arrays = runs.groupby(["nodes", "threads_per_task"])["slurm_array_job_id"]
+    assert arrays.nunique().eq(1).all() and runs["slurm_array_job_id"].nunique() == 4
+    assert runs.groupby("slurm_array_job_id")["slurm_array_task_id"].nunique().eq(2).all()
+
+    table = pd.read_csv(campaign / "analysis" / "strong_scaling.csv")
+    assert set(table["nodes"]) == {1, 2}
+    assert (campaign / "analysis" / "strong_scaling.png").stat().st_size > 10_000
+    again = executor_run(cluster, config_dir, results)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def alloc_nodes(rec):
+    return [text(n) for n in rec["allocation"]["rank_node"]]
+
+
+def test_settings_that_would_hang_are_refused_before_submitting(cluster, config_dir, tmp_path):
+    slurm_campaign(config_dir, seeds=[1])
+    results = tmp_path / "results"
+    cases = {
+        # jobs below the number of runs: the plugin drops ready jobs and waits forever (#473)
+        ("--jobs", "2"): "--jobs is 2, below the 8 runs to do",
+        # no accounting on this cluster: sacct polling would never see the jobs end
+        ("--slurm-status-command", "sacct"): "slurm.accounting = false",
+    }
+    for args, message in cases.items():
+        proc = executor_run(cluster, config_dir, results, *args, check=False)
+        assert proc.returncode != 0 and message in proc.stdout + proc.stderr, proc.stderr[-3000:]
+    # a SLURM machine without the SLURM executor (the runs would call srun outside a job)
+    local = snakemake(config_dir, results, experiment="slurm_test", check=False)
+    assert "uses the 'local' executor" in local.stdout + local.stderr
+    queue = subprocess.run(["squeue", "-h", "-t", "all"], env=cluster.env, capture_output=True, text=True).stdout
+    assert queue.strip() == "" or "slurm_test" not in queue  # nothing was submitted
+    assert not (results / "slurm_test" / "runs").exists()
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_cancelled_lost_and_timed_out_runs_are_recorded_then_completed(cluster, config_dir, tmp_path):
+    """scancel one run, lose the node of another, let both run into their time limit;
+    each attempt is recorded with its reason, and a last snakemake completes both."""
+    # one run on one node, one on two nodes (one rank each); about 100 s of simulation
+    edit_yaml(config_dir / "experiment" / "slurm_test.yaml", axes={
+        "nodes": [1, 2], "tasks_per_node": [1], "threads_per_task": [1]}, repetitions=1)
+    slurm_campaign(config_dir, seeds=[1], t_presim_ms=50.0, t_sim_ms=100_000.0)
+    results, campaign = tmp_path / "results", tmp_path / "results" / "slurm_test"
+    logs, failed = campaign / "logs" / "simulate", campaign / "failed"
+    cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "2",
+           "--profile", str(PROFILE), "--config", "experiment=slurm_test", f"config_dir={config_dir}",
+           f"results_dir={results}"]
+
+    def log_of(nodes):
+        return next(logs.glob(f"nest-n{nodes}x1x1-*.log"), None)
+
+    def simulating(nodes):
+        log = log_of(nodes)
+        return log is not None and "phase simulate started" in log.read_text()
+
+    def attempts(nodes):
+        return [read_record(p)["attrs"] for p in sorted(failed.glob(f"nest-n{nodes}x1x1-*.h5"))]
+
+    # 1. scancel the one-node run; stop node n2 under the two-node run
+    workflow = subprocess.Popen(cmd, env=cluster.env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: simulating(1) and simulating(2), 180, "both runs to simulate")
+        job = next(line.split("SLURM job ")[1].split()[0] for line in log_of(1).read_text().splitlines()
+                   if "spikescale.supervise: SLURM job " in line)
+        subprocess.run(["scancel", job], env=cluster.env, check=True)
+        wait_for(lambda: attempts(1), 60, "the cancelled run's record")
+        cluster.stop_node("n2")
+        out = workflow.communicate(timeout=240)[0]  # never hangs on jobs that are gone
+    finally:
+        if workflow.poll() is None:
+            workflow.kill()
+    cluster.start_node("n2")
+    assert workflow.returncode != 0
+    (cancelled,) = attempts(1)
+    assert cancelled["status"] == "failed" and cancelled["error"].startswith(f"cancelled: SLURM job {job} "), out
+    assert "terminated by signal SIGTERM" in cancelled["error"]  # the run's own record, kept inside
+    (lost,) = attempts(2)
+    assert lost["status"] == "failed" and lost["error"].startswith("node failure: SLURM job "), lost["error"]
+    assert not list((campaign / "runs").glob("*.h5"))  # both are missing: they will run again
+
+    # 2. both again, over a 1-minute limit: SLURM ends them after 60-90 s
+    edit_yaml(config_dir / "machine" / "slurm-test.yaml", walltime_max_min=1)
+    executor_run(cluster, config_dir, results, check=False, timeout=400)
+    for nodes in (1, 2):
+        timed_out = attempts(nodes)[-1]
+        assert timed_out["status"] == "timed_out" and timed_out["error"].startswith("time limit: SLURM job ")
+    assert len(attempts(1)) == len(attempts(2)) == 2  # nothing of the first attempts is lost
+
+    # 3. with time enough, a last snakemake completes exactly these two runs
+    edit_yaml(config_dir / "machine" / "slurm-test.yaml", walltime_max_min=10)
+    done = executor_run(cluster, config_dir, results, timeout=600)
+    assert (done.stdout + done.stderr).count("(Rule: simulate_") == 2
+    runs = pd.read_csv(campaign / "runs.csv")
+    assert (runs["status"] == "ok").all() and len(runs) == 2

@@ -75,9 +75,15 @@ def harness_command(run_spec):
     backend = run_spec["backend"]
     software = CAMPAIGN.software[backend]
     setup, launch = setup_command(software), launch_command(run_spec, CAMPAIGN.machine)
-    if launch.startswith("mpirun") and CAMPAIGN.machine["executor"] == "slurm":
-        launch = f". {shlex.quote(str(REPO / 'workflow' / 'scripts' / 'slurm_job_env.sh'))} && {launch}"
     return f"{setup}{launch} {python_command(software, backend, REPO)} -m spikescale.harness"
+
+
+def run_command(run, out):
+    """The whole shell command of one run: harness_command plus the run's arguments. Its
+    context (software entry, machine) is part of it, so changing either re-runs the run."""
+    context = json.dumps(run_context(run), sort_keys=True)
+    return (f"{harness_command(run.spec())} --spec {shlex.quote(run.spec_json())} "
+            f"--context {shlex.quote(context)} --out {shlex.quote(str(out))}")
 
 
 def run_resources(run_spec):
@@ -101,6 +107,36 @@ def campaign_outputs():
     return outputs
 
 
+onerror:
+    # Jobs failed. Attempts ended from outside get SLURM's final job state now that their
+    # jobs are gone, and a run whose first node was lost gets the record its supervisor
+    # could not write (spikescale/supervise.py, reconcile_attempts).
+    if CAMPAIGN.machine["executor"] == "slurm":
+        from spikescale.supervise import reconcile_attempts
+
+        for _path in reconcile_attempts(Path(RESULTS), {run_id: run.spec() for run_id, run in RUNS.items()}):
+            print(f"spikescale: attempt recorded with SLURM's final job state: {_path}")
+
+
 onsuccess:
     print(f"spikescale: campaign {CAMPAIGN.name!r} ({len(RUNS)} runs) is complete in {RESULTS}/ "
           "(runs.csv, campaign.h5, analysis/)")
+
+
+onstart:
+    # The Snakemake settings only exist once the workflow executes: check them here, before
+    # the first job is submitted (see spikescale/executor_check.py for what each prevents).
+    from snakemake_interface_executor_plugins.settings import ExecMode
+    from spikescale.executor_check import executor_problems
+
+    if workflow.exec_mode == ExecMode.DEFAULT:
+        _settings = workflow.executor_settings
+        _problems = executor_problems(
+            CAMPAIGN.machine, CAMPAIGN.files["machine"], workflow.executor_plugin.name,
+            getattr(_settings, "array_jobs", None), getattr(_settings, "status_command", None),
+            workflow.resource_settings.nodes,
+            sum(job.rule.name.startswith("simulate_") for job in workflow.dag.needrun_jobs()),
+        )
+        if _problems:
+            raise WorkflowError("spikescale: Snakemake's settings do not fit the campaign:\n  - "
+                                + "\n  - ".join(_problems))

@@ -16,10 +16,10 @@ for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
         wildcard_constraints:
             run_id=f"{re.escape(f'{_backend}-n{_nodes}x{_tasks}x{_threads}-')}[A-Za-z0-9.-]+",
         params:
-            # set-up, MPI launcher and interpreter of the run's backend and shape
-            harness=lambda wildcards: harness_command(run_of(wildcards).spec()),
+            # the run's command: set-up, MPI launcher, interpreter and harness with its arguments
+            command=lambda wildcards, output: run_command(run_of(wildcards), output.run),
             spec=lambda wildcards: run_of(wildcards).spec_json(),
-            context=lambda wildcards: json.dumps(run_context(run_of(wildcards)), sort_keys=True),
+            failed_dir=f"{RESULTS}/failed",
         threads: cores_requested(_example, CAMPAIGN.machine)
         resources:
             **run_resources(_example),
@@ -29,6 +29,7 @@ for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
             "run {wildcards.run_id}"
         shell:
             # Loop variables must not appear here: Snakemake evaluates this again when the
-            # job runs, after the loop has moved on.
-            "{params.harness} --spec {params.spec:q} --context {params.context:q} --out {output.run:q}"
-            " 2>&1 | tee {log:q}"
+            # job runs, after the loop has moved on. The supervisor records attempts that
+            # are ended from outside (scancel, time limit, lost node): spikescale/supervise.py.
+            WORKFLOW_PYTHON + " -m spikescale.supervise --spec {params.spec:q} --out {output.run:q}"
+            " --failed-dir {params.failed_dir:q} --log {log:q} -- bash -c {params.command:q}"

@@ -41,28 +41,37 @@ def scontrol_job(job_id: str) -> dict:
     return dict(item.split("=", 1) for item in out.split() if "=" in item)
 
 
-def slurm_allocation() -> dict:
-    """The allocation SLURM says this job has (empty outside SLURM). The variables come
-    first; what they lack is asked of slurmctld, since launchers and the Snakemake SLURM
-    executor's job steps pass on only some of them."""
+def slurm_allocation(ask_slurmctld: bool = True) -> dict:
+    """The allocation this run has in SLURM (empty outside SLURM), in two views.
+
+    job_*: the job as slurmctld holds it (`scontrol show job`): what sbatch granted, which is
+    what a job array hands to every task. step_*: the job step the run is in, from the
+    variables srun sets. Checking both catches a job that got the wrong resources as well as
+    a launcher that split them wrongly. Where scontrol cannot tell, the job view falls back
+    to the variables, and `job_source` says so.
+    """
     if "SLURM_JOB_ID" not in os.environ:
         return {}
-    keys = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NODELIST", "SLURM_JOB_PARTITION")
-    out = {k.removeprefix("SLURM_").lower(): os.environ.get(k, "") for k in keys}  # job_id, array_job_id, ...
-    out.update(job_num_nodes=_int_env("SLURM_JOB_NUM_NODES"), ntasks=_int_env("SLURM_NTASKS"),
-               ntasks_per_node=_int_env("SLURM_NTASKS_PER_NODE") or _int_env("SLURM_TASKS_PER_NODE"),
-               cpus_per_task=_int_env("SLURM_CPUS_PER_TASK"))
-    if None in (out["job_num_nodes"], out["cpus_per_task"]) or not out["job_nodelist"]:
-        job = scontrol_job(out["job_id"])
+    out = {"job_id": os.environ["SLURM_JOB_ID"],
+           "array_job_id": os.environ.get("SLURM_ARRAY_JOB_ID", ""),
+           "array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID", ""),
+           "step_id": os.environ.get("SLURM_STEP_ID", ""),
+           "step_num_nodes": _int_env("SLURM_STEP_NUM_NODES") or _int_env("SLURM_NNODES"),
+           "step_ntasks": _int_env("SLURM_STEP_NUM_TASKS") or _int_env("SLURM_NTASKS"),
+           "step_cpus_per_task": _int_env("SLURM_CPUS_PER_TASK")}
+    job = scontrol_job(out["job_id"]) if ask_slurmctld else {}
+    if job:
         number = {k: int(v) for k, v in job.items() if v.isdigit()}
-        out["job_num_nodes"] = out["job_num_nodes"] or number.get("NumNodes")
-        out["ntasks"] = out["ntasks"] or number.get("NumTasks")
-        out["cpus_per_task"] = out["cpus_per_task"] or number.get("CPUs/Task")
-        out["job_nodelist"] = out["job_nodelist"] or job.get("NodeList", "")
-        out["job_partition"] = out["job_partition"] or job.get("Partition", "")
-        out["source"] = "environment and scontrol"
+        out.update(job_num_nodes=number.get("NumNodes"), job_ntasks=number.get("NumTasks"),
+                   job_cpus_per_task=number.get("CPUs/Task"), job_nodelist=job.get("NodeList", ""),
+                   job_partition=job.get("Partition", ""), job_source="scontrol")
+        out["array_job_id"] = out["array_job_id"] or job.get("ArrayJobId", "")
+        out["array_task_id"] = out["array_task_id"] or job.get("ArrayTaskId", "")
     else:
-        out["source"] = "environment"
+        out.update(job_num_nodes=_int_env("SLURM_JOB_NUM_NODES"), job_ntasks=_int_env("SLURM_NTASKS"),
+                   job_cpus_per_task=_int_env("SLURM_CPUS_PER_TASK"),
+                   job_nodelist=os.environ.get("SLURM_JOB_NODELIST", ""),
+                   job_partition=os.environ.get("SLURM_JOB_PARTITION", ""), job_source="environment")
     return out
 
 
@@ -80,9 +89,14 @@ def problems(spec: dict, world_size: int, placements: list[dict], slurm: dict,
     if slurm:
         if slurm.get("job_num_nodes") not in (None, spec["nodes"]):
             found.append(f"asked for {spec['nodes']} node(s), SLURM job has {slurm['job_num_nodes']}")
-        if slurm.get("cpus_per_task") not in (None, spec["threads_per_task"]):
+        if slurm.get("job_ntasks") not in (None, ranks):
+            found.append(f"asked for {ranks} task(s), SLURM job has {slurm['job_ntasks']}")
+        if slurm.get("job_cpus_per_task") not in (None, spec["threads_per_task"]):
             found.append(f"asked for {spec['threads_per_task']} thread(s) per task, "
-                         f"SLURM gave {slurm['cpus_per_task']} CPU(s) per task")
+                         f"SLURM gave {slurm['job_cpus_per_task']} CPU(s) per task")
+        if slurm.get("step_cpus_per_task") not in (None, spec["threads_per_task"], slurm.get("job_cpus_per_task")):
+            found.append(f"asked for {spec['threads_per_task']} thread(s) per task, "
+                         f"the job step has {slurm['step_cpus_per_task']} CPU(s) per task")
     for p in placements:
         if p["cpus_usable"] < spec["threads_per_task"] and not allow_oversubscription:
             found.append(f"rank on {p['node']} may use {p['cpus_usable']} CPU(s) but runs "

@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib.util
 import os
 
-# Set by Open MPI's mpirun, by PMI-1/PMI-2 and by PMIx launchers (srun --mpi=pmix), respectively.
-_LAUNCHER_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE")
+# Set by Open MPI's mpirun, by PMI-1/PMI-2 launchers, by some PMIx launchers, and by srun for
+# every task of a step. (Slurm's PMIx plugin sets no size variable: the size comes from the
+# PMIx server, so for srun --mpi=pmix only SLURM_STEP_NUM_TASKS tells.)
+_LAUNCHER_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS")
 
 
 class SingleRank:

@@ -39,6 +39,9 @@ class Terminated(Exception):
 
 
 def _on_sigterm(signum, frame):
+    # Under SLURM the signal comes more than once (slurmstepd, srun, the supervisor): the
+    # first one ends the run, the others must not cut the writing of its record short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated(f"terminated by signal {signal.Signals(signum).name}")
 
 
@@ -158,7 +161,8 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
             except Exception as release_error:  # noqa: BLE001 - the original error matters more
                 log(f"could not release the simulator's memory: {release_error}")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if status == "ok":
+            signal.signal(signal.SIGTERM, previous)
 
     rank_tree["phases"] = phases.done
     comm = comm or comm_mod.SingleRank()  # failed before MPI was up: every rank speaks for itself
@@ -193,7 +197,8 @@ def set_log_rank(comm) -> None:
 def check_allocation(spec: dict, context: dict, comm) -> dict:
     """Compare the resources the run got with its request; raise when they differ."""
     placements = comm.allgather(allocation.rank_placement())
-    slurm = allocation.slurm_allocation()
+    # Rank 0 asks slurmctld; every rank uses its answer (one query per run, not per rank).
+    slurm = comm.allgather(allocation.slurm_allocation(ask_slurmctld=comm.rank == 0))[0]
     allow_over = bool(context.get("machine", {}).get("allow_oversubscription", False))
     wrong = allocation.problems(spec, comm.size, placements, slurm, allow_over)
     tree = {"attrs": {"requested_nodes": spec["nodes"], "requested_tasks_per_node": spec["tasks_per_node"],

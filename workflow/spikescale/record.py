@@ -126,13 +126,13 @@ def read_record(path: str | os.PathLike) -> dict:
 
 def _read_summary(fh: h5py.File) -> dict:
     out = _read_attrs(fh)
-    for group in ("spec", "summary", "provenance", "provenance/slurm", "provenance/packages"):
+    for group in ("spec", "summary", "allocation", "provenance", "provenance/slurm", "provenance/packages"):
         if group in fh:
             out.update({f"{group}.{k}": v for k, v in _read_attrs(fh[group]).items()})
     return out
 
 
 def read_summary(path: str | os.PathLike) -> dict:
-    """Only the attributes of the root, spec, summary and provenance groups (keys
+    """Only the attributes of the root, spec, summary, allocation and provenance groups (keys
     "<group>.<name>"): what collect needs, fast."""
     return _read_file(path, _read_summary)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from pathlib import Path
 
 from models.pd14 import derived
 
@@ -30,20 +31,36 @@ def cores_requested(run: dict, machine: dict) -> int:
     return int(run["tasks_per_node"] * run["threads_per_task"])
 
 
+SLURM_STEP_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "slurm_step.sh"
+
+
 def launch_command(run: dict, machine: dict) -> str:
-    """Shell words that start the run's ranks (empty for a single rank). The rank layout
-    is spelled out, so a launcher never falls back to one rank per core."""
+    """Shell words that start the run's ranks. The rank layout is spelled out, so a launcher
+    never falls back to one rank per core.
+
+    Without SLURM a single rank needs no launcher. In a SLURM job every run, one rank or
+    many, is its own job step (workflow/scripts/slurm_step.sh explains why): then SLURM
+    binds and accounts it like any step, and an MPI-built NEST gets its PMIx server from
+    srun even for one rank (Open MPI's singleton start fails inside a job step).
+    """
     ranks = run["nodes"] * run["tasks_per_node"]
-    if ranks == 1:
+    on_slurm = machine.get("executor") == "slurm"
+    if ranks == 1 and not on_slurm:
         return ""
-    mpi = machine["mpi"]
-    if mpi["launcher"] == "srun":
-        return (f"srun --mpi={mpi.get('srun_mpi', 'pmix')} --nodes={run['nodes']} --ntasks={ranks} "
-                f"--ntasks-per-node={run['tasks_per_node']} --cpus-per-task={run['threads_per_task']}")
-    words = ["mpirun", "-n", str(ranks), "--map-by", f"ppr:{run['tasks_per_node']}:node", "--bind-to", "none"]
-    if os.geteuid() == 0:
-        words.append("--allow-run-as-root")  # CI and the test cluster run as root
-    words += [shlex.quote(a) for a in mpi.get("mpirun_args", [])]
+    mpi = machine.get("mpi", {})
+    if mpi.get("launcher") == "mpirun" and ranks > 1:
+        words = ["mpirun", "-n", str(ranks), "--map-by", f"ppr:{run['tasks_per_node']}:node", "--bind-to", "none"]
+        if os.geteuid() == 0:
+            words.append("--allow-run-as-root")  # CI and the test cluster run as root
+        words += [shlex.quote(a) for a in mpi.get("mpirun_args", [])]
+    else:
+        # A machine without an `mpi` entry leaves the MPI plugin to the site's MpiDefault.
+        mpi_type = mpi.get("srun_mpi", "pmix") if mpi else None
+        words = ["srun", "--overlap", "--kill-on-bad-exit=1", *([f"--mpi={mpi_type}"] if mpi_type else []),
+                 f"--nodes={run['nodes']}", f"--ntasks={ranks}", f"--ntasks-per-node={run['tasks_per_node']}",
+                 f"--cpus-per-task={run['threads_per_task']}"]
+    if on_slurm:
+        words.insert(0, shlex.quote(str(SLURM_STEP_SCRIPT)))
     return " ".join(words)
 
 
@@ -52,12 +69,11 @@ def slurm_resources(run: dict, machine: dict) -> dict:
     slurm = machine.get("slurm", {})
     ranks = run["nodes"] * run["tasks_per_node"]
     res = {"nodes": run["nodes"], "cpus_per_task": run["threads_per_task"], "runtime": machine["walltime_max_min"]}
-    extra = []
-    if ranks > 1:
-        # The executor runs a rule with an `mpi` resource in the batch step and lets it launch
-        # its ranks; it takes the rank count from `tasks` and refuses `tasks_per_node` beside it.
-        res.update(mpi=machine["mpi"]["launcher"], tasks=ranks)
-        extra.append(f"--ntasks-per-node={run['tasks_per_node']}")
+    # No `mpi` resource, although runs may have many ranks: with one, the executor's job
+    # step ignores the array task id and every task of an array runs the FIRST job (plugin
+    # 2.8, jobstep 0.6.1). The run starts its own ranks anyway (launch_command).
+    res["tasks"] = ranks
+    extra = [f"--ntasks-per-node={run['tasks_per_node']}"]
     if machine.get("exclusive", True):
         res["mem_mb"] = machine["memory_per_node_mb"]  # the node is the run's: all of its memory
     else:

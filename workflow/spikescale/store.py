@@ -32,6 +32,8 @@ RUNS_CSV_COLUMNS = (
     "machine", "virtual_processes", "record_spikes", "t_presim_model_s", "dt_ms", "thalamic_input",
     "failed_phase", "t_setup_s", "t_collect_s", "t_total_s", "rate_mean_hz", "synaptic_events_method",
     "mem_peak_scope", "nest_version", "git_dirty", "finished_at", "file_sha256",
+    # where it ran: SLURM array job and task, and the nodes its ranks ran on (JSON list)
+    "slurm_array_job_id", "slurm_array_task_id", "nodes_used",
     # over MPI ranks (the run-level figure is the maximum: a run is as slow as its slowest rank)
     "n_ranks", "t_sim_s_rank_min", "t_sim_s_rank_mean", "t_sim_s_rank_max", "imbalance_sim",
     "mem_peak_mb_rank_min", "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max",
@@ -80,6 +82,9 @@ def row_from_summary(s: dict, path: Path) -> dict:
         "virtual_processes": s["spec.nodes"] * s["spec.tasks_per_node"] * s["spec.threads_per_task"],
         "nest_version": str(s.get("provenance/packages.nest-simulator", "")),
         "file_sha256": file_sha256(path),
+        "slurm_array_job_id": str(s.get("allocation.slurm_array_job_id", "")),
+        "slurm_array_task_id": str(s.get("allocation.slurm_array_task_id", "")),
+        "nodes_used": str(s.get("allocation.nodes_used", "")),
     }
     for key in SUMMARY_COLUMNS:
         row[key] = _blank(s.get(f"summary.{key}"))
