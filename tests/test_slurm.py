@@ -194,6 +194,20 @@ def test_settings_that_would_hang_are_refused_before_submitting(cluster, config_
     assert not (results / "slurm_test" / "runs").exists()
 
 
+def test_mpirun_launcher_through_the_executor(cluster, config_dir, tmp_path):
+    """mpi.launcher mpirun: a two-node run as a job of its own (inside the executor's
+    one-task step) and two as an array (in the batch step); one rank per node each time."""
+    edit_yaml(config_dir / "machine" / "slurm-test.yaml", mpi={"launcher": "mpirun"})
+    for repetitions in (1, 2):
+        edit_yaml(config_dir / "experiment" / "slurm_test.yaml", repetitions=repetitions, axes={
+            "nodes": [2], "tasks_per_node": [1], "threads_per_task": [1]})
+        slurm_campaign(config_dir, seeds=[1])
+        executor_run(cluster, config_dir, tmp_path / "results")
+        runs = pd.read_csv(tmp_path / "results" / "slurm_test" / "runs.csv")
+        assert len(runs) == repetitions and (runs["status"] == "ok").all(), runs["error"]
+        assert (runs["nodes_used"] == '["n1", "n2"]').all() and (runs["n_ranks"] == 2).all()
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
