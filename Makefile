@@ -12,8 +12,10 @@ EXPERIMENT ?= default
 SNAKEMAKE_ARGS ?=
 
 NEST_MPI_PYTHON := $(or $(SPIKESCALE_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/spikescale)/nest-3.10.0-mpi/bin/python
-# Debian packages the MPI build and the MPI and SLURM tests need (`make system-deps` installs them as root)
-SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge
+# Debian packages the MPI build and the MPI and SLURM tests need, accounting (slurmdbd on MariaDB)
+# included (`make system-deps` installs them as root)
+SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
+	slurmdbd mariadb-server
 
 .PHONY: env run test lint benchmark retry-failed clean-envs help system-deps nest-mpi
 
@@ -22,7 +24,7 @@ help:
 	@echo "make test       build environments, run every test"
 	@echo "make lint       snakemake --lint"
 	@echo "make nest-mpi   build NEST 3.10 with MPI into ~/.cache/spikescale (once; reused)"
-	@echo "make benchmark  harness overhead and the INM-6 reference comparison (tests/benchmarks/)"
+	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
 
@@ -63,6 +65,7 @@ lint: env
 benchmark: env
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/harness_overhead.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/reference_comparison.py
+	$(WORKFLOW_ENV)/bin/python tests/benchmarks/energy_sampler_overhead.py
 
 retry-failed: env
 	PYTHONPATH=workflow:. $(WORKFLOW_ENV)/bin/python -m spikescale.retry results/$(EXPERIMENT)

@@ -80,8 +80,7 @@ MpiDefault=none
 # fails. %n gives each node its own.
 TmpFS={base}/tmp/%n
 SwitchType=switch/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+{accounting}
 JobCompType=jobcomp/none
 MailProg=/bin/true
 # Failures show up fast:
@@ -107,6 +106,40 @@ MinJobAge=300
 NodeName=DEFAULT CPUs={cpus} Sockets=1 CoresPerSocket={cpus} ThreadsPerCore=1 RealMemory={memory}
 NodeName={node_range} NodeHostname={host} NodeAddr=127.0.0.1 Port={node_ports} State=UNKNOWN
 PartitionName={partition} Nodes={node_range} Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+NO_ACCOUNTING = """\
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none"""
+
+# With accounting=True: slurmdbd on its own MariaDB (both under base_dir). No energy plugin:
+# this machine has no RAPL, IPMI or GPU for one to read (sacct then reports no energy).
+ACCOUNTING = """\
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost={host}
+AccountingStoragePort={dbd_port}
+# The munge socket for talking to slurmdbd (AuthInfo covers only the cluster's own daemons).
+AccountingStoragePass={munge_socket}
+AcctGatherEnergyType=acct_gather_energy/none"""
+
+SLURMDBD_CONF = """\
+# Written by tests/slurm_cluster.py
+AuthType=auth/munge
+AuthInfo=socket={munge_socket}
+DbdHost={host}
+DbdPort={dbd_port}
+SlurmUser=root
+PidFile={base}/run/slurmdbd.pid
+LogFile={base}/log/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort={db_port}
+StorageUser=slurm
+StoragePass={db_password}
+StorageLoc=slurm_acct_db
 """
 
 
@@ -173,8 +206,14 @@ class SlurmTestCluster:
     """munged + slurmctld + two slurmd on this host, all files under `base_dir`."""
 
     def __init__(self, base_dir, *, slurmd_timeout: int = SLURMD_TIMEOUT,
-                 startup_timeout: float = 60.0):
+                 startup_timeout: float = 60.0, accounting: bool = False):
         self.base = Path(base_dir).resolve()
+        # accounting: also a MariaDB server and slurmdbd (Debian's mariadb-server, slurmdbd),
+        # so that sacct answers as on a production cluster.
+        self.accounting = accounting
+        self._mariadb = None
+        self._slurmdbd = None
+        self._db_password = secrets.token_hex(8)
         self.startup_timeout = startup_timeout
         self.nodes = list(NODES)
         self.cores_per_node = CPUS_PER_NODE
@@ -213,6 +252,8 @@ class SlurmTestCluster:
         try:
             self._write_files()
             self._start_munged()
+            if self.accounting:
+                self._start_accounting()
             self._slurmctld = self._spawn(["slurmctld", "-D", "-i", "-f", str(self.conf)], "slurmctld")
             for node in self.nodes:
                 self.start_node(node, wait=False)
@@ -234,13 +275,57 @@ class SlurmTestCluster:
             key.chmod(0o400)
         (self.base / "plugstack.conf").write_text("")  # keep /etc/slurm/plugstack.conf out
         self._write_client_wrappers()
-        ctld_port, *node_ports = _free_ports(1 + len(self.nodes))
+        ctld_port, self._dbd_port, self._db_port, *node_ports = _free_ports(3 + len(self.nodes))
+        accounting = (ACCOUNTING.format(host=self.host, dbd_port=self._dbd_port, munge_socket=self.munge_socket)
+                      if self.accounting else NO_ACCOUNTING)
+        if self.accounting:
+            dbd_conf = self.base / "slurmdbd.conf"  # slurmdbd looks for it beside SLURM_CONF
+            dbd_conf.write_text(SLURMDBD_CONF.format(
+                munge_socket=self.munge_socket, host=self.host, dbd_port=self._dbd_port, base=self.base,
+                db_port=self._db_port, db_password=self._db_password))
+            dbd_conf.chmod(0o600)  # slurmdbd refuses a readable one (it holds a password)
         self.conf.write_text(SLURM_CONF.format(
+            accounting=accounting,
             host=self.host, base=self.base, munge_socket=self.munge_socket,
             ctld_port=ctld_port, slurmd_timeout=self.slurmd_timeout,
             node_range=",".join(self.nodes), node_ports=",".join(map(str, node_ports)),
             cpus=self.cores_per_node, memory=self.memory_per_node_mb, partition=self.partition,
         ))
+
+    def _start_accounting(self) -> None:
+        """MariaDB (own data directory, TCP on 127.0.0.1 only), a database user for slurmdbd,
+        slurmdbd, and this cluster registered in it. About 3 s."""
+        data, sock = self.base / "mariadb", self.base / "mariadb.sock"
+        if not data.exists():
+            subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
+                            "--auth-root-authentication-method=normal", "--skip-test-db"],
+                           check=True, capture_output=True, timeout=120)
+        self._mariadb = self._spawn([
+            "mariadbd", "--no-defaults", f"--datadir={data}", f"--socket={sock}", f"--port={self._db_port}",
+            "--bind-address=127.0.0.1", "--user=root", f"--pid-file={self.base / 'run' / 'mariadb.pid'}",
+            "--skip-log-bin"], "mariadb")
+        self._wait_for(lambda: sock.exists(), 60, "MariaDB")
+        sql = (f"CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '{self._db_password}'; "
+               "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';")
+        subprocess.run(["mariadb", "--no-defaults", f"--socket={sock}", "-uroot", "-e", sql], check=True,
+                       capture_output=True, timeout=60)
+        self._slurmdbd = self._spawn(["slurmdbd", "-D"], "slurmdbd")
+        register = ["sacctmgr", "-i", "add", "cluster", "spikescale-test"]
+        self._wait_for(lambda: subprocess.run(register, env=self.env, capture_output=True, timeout=30).returncode == 0
+                       or self._cluster_registered(), 60, "slurmdbd")
+
+    def _cluster_registered(self) -> bool:
+        out = subprocess.run(["sacctmgr", "-n", "-P", "list", "cluster", "format=cluster"], env=self.env,
+                             capture_output=True, text=True, timeout=30).stdout
+        return "spikescale-test" in out.split()
+
+    def _wait_for(self, ready, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            self._check_daemons()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start within {timeout:.0f} s\n" + self.logs())
+            time.sleep(0.2)
 
     def _write_client_wrappers(self) -> None:
         """bin/<command> for each Slurm client: the real one, with SLURM_CONF set.
@@ -341,7 +426,8 @@ class SlurmTestCluster:
             time.sleep(0.5)
 
     def _check_daemons(self) -> None:
-        daemons = {"munged": self._munged, "slurmctld": self._slurmctld,
+        daemons = {"munged": self._munged, "mariadb": self._mariadb, "slurmdbd": self._slurmdbd,
+                   "slurmctld": self._slurmctld,
                    **{f"slurmd-{n}": p for n, p in self._slurmd.items()}}
         dead = {name: p.returncode for name, p in daemons.items() if p is not None and p.poll() is not None}
         if dead:
@@ -352,7 +438,7 @@ class SlurmTestCluster:
     def stop(self) -> None:
         """Kill every daemon and job step of this cluster; raise if anything is left."""
         self._kill_steps()
-        daemons = [*self._slurmd.values(), self._slurmctld, self._munged]
+        daemons = [*self._slurmd.values(), self._slurmctld, self._slurmdbd, self._mariadb, self._munged]
         for process in daemons:
             if process is not None and process.poll() is None:
                 process.terminate()
@@ -364,7 +450,7 @@ class SlurmTestCluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        self._slurmd, self._slurmctld, self._munged = {}, None, None
+        self._slurmd, self._slurmctld, self._slurmdbd, self._mariadb, self._munged = {}, None, None, None, None
         self._kill_steps()  # a step that a slurmd started while it was being stopped
         deadline = time.monotonic() + 10
         while (left := self.leftover_processes()) and time.monotonic() < deadline:

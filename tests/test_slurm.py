@@ -277,3 +277,28 @@ def test_cancelled_lost_and_timed_out_runs_are_recorded_then_completed(cluster, 
     assert (done.stdout + done.stderr).count("(Rule: simulate_") == 2
     runs = pd.read_csv(campaign / "runs.csv")
     assert (runs["status"] == "ok").all() and len(runs) == 2
+
+
+# -- a cluster with accounting (slurmdbd on MariaDB) ----------------------------------------
+
+def test_with_accounting_sacct_polls_and_accounts_each_runs_step(config_dir, tmp_path):
+    """slurmdbd with MariaDB, as on production clusters: the executor polls job states with
+    sacct, and collect asks sacct for the energy of each run's step. This cluster has no
+    energy plugin (no sensor to read), which sacct reports as 0: recorded as unavailable."""
+    edit_yaml(config_dir / "experiment" / "slurm_test.yaml", repetitions=1, axes={
+        "nodes": [1, 2], "tasks_per_node": [1], "threads_per_task": [1]})
+    machine = config_dir / "machine" / "slurm-test.yaml"
+    edit_yaml(machine, slurm={"partition": "debug", "accounting": True})
+    slurm_campaign(config_dir, seeds=[1])
+    with SlurmTestCluster(tmp_path / "slurm", accounting=True) as cluster:
+        results = tmp_path / "results"
+        executor_run(cluster, config_dir, results, "--slurm-status-command", "sacct")
+        runs = pd.read_csv(results / "slurm_test" / "runs.csv", dtype={"slurm_step_id": str})
+        assert (runs["status"] == "ok").all() and len(runs) == 2
+        for row in runs.itertuples():
+            step = f"{row.slurm_job_id}.{row.slurm_step_id}"
+            assert row.energy_job_source.startswith(f"unavailable: SLURM accounting reports no energy for {step} ")
+            sacct = subprocess.run(["sacct", "-n", "-P", "-j", str(row.slurm_job_id), "-o", "JobIDRaw,State"],
+                                   env=cluster.env, capture_output=True, text=True).stdout
+            assert f"{step}|COMPLETED" in sacct  # the run's own step, accounted
+    assert not cluster.leftover_processes()

@@ -52,13 +52,13 @@ def run_of(wildcards):
 
 # The machine settings that change what a run measures (not its description).
 MACHINE_CONTEXT_KEYS = ("name", "executor", "cores_per_node", "memory_per_node_mb", "exclusive",
-                        "allow_oversubscription")
+                        "allow_oversubscription", "energy")
 
 
 def run_context(run):
     """What a run needs to know besides its spec: its backend's software entry and the
     machine. Passed as a parameter, so changing either re-runs the affected runs."""
-    machine = {key: CAMPAIGN.machine[key] for key in MACHINE_CONTEXT_KEYS}
+    machine = {key: CAMPAIGN.machine[key] for key in MACHINE_CONTEXT_KEYS if key in CAMPAIGN.machine}
     return {"software": CAMPAIGN.software[run.backend], "machine": machine}
 
 

@@ -28,6 +28,9 @@ import numpy as np  # noqa: E402
 from models.pd14 import params as P  # noqa: E402
 from spikescale import comm as comm_mod  # noqa: E402
 from spikescale import allocation, memory, provenance  # noqa: E402
+from spikescale.energy import discover as energy_discover  # noqa: E402
+from spikescale.energy.sampler import Sampler  # noqa: E402
+from spikescale.energy.summary import energy_summary  # noqa: E402
 from spikescale.backends import get_backend  # noqa: E402
 from spikescale.record import write_record  # noqa: E402
 
@@ -64,11 +67,14 @@ class Phases:
         self.done: dict[str, dict] = {}
         self.current: str | None = None
         self.peak_scope = "phase"
+        self.sampler = None  # this node's energy sampler, on the node's first rank only
 
     @contextmanager
     def phase(self, name: str):
         if self.comm is not None:
             self.comm.barrier()
+        if self.sampler is not None:
+            self.sampler.mark(name)  # after the barrier: every rank is at the boundary
         if not memory.reset_peak():
             self.peak_scope = "process"
         self.current = name
@@ -80,6 +86,13 @@ class Phases:
                                      "mem_peak_mb": memory.peak_mb()}}
         self.current = None
         log(f"phase {name} done: {wall_s:.3f} s, peak RSS {self.done[name]['attrs']['mem_peak_mb']:.0f} MB")
+
+    def finish(self) -> None:
+        """The end of the last phase, after a barrier (for the energy of that phase)."""
+        if self.comm is not None:
+            self.comm.barrier()
+        if self.sampler is not None:
+            self.sampler.mark("end")
 
     def wall(self, name: str) -> float | None:
         return self.done[name]["attrs"]["wall_s"] if name in self.done else None
@@ -110,6 +123,7 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
     host = {**provenance.collect_host(), **provenance.git_state()}
     allocation_tree: dict = {}
     backend = None
+    energy = None
     log(f"run {spec['run_id']}: backend {spec['backend']}, n_scaling {spec['n_scaling']}, "
         f"k_scaling {spec['k_scaling']}, {spec['nodes']} node(s) x {spec['tasks_per_node']} task(s) x "
         f"{spec['threads_per_task']} thread(s), seed {spec['seed']}")
@@ -126,6 +140,9 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
             rank_tree["attrs"]["rank"] = comm.rank
             set_log_rank(comm)
             allocation_tree = check_allocation(spec, context, comm)
+            energy = EnergyOnNode(spec, context, comm, allocation_tree)
+            phases.sampler = energy.sampler
+            energy.measure_idle()
             backend.setup()
             versions.update(backend.versions())
             check_versions(context.get("software", {}).get("versions", {}), versions)
@@ -144,6 +161,7 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
         spikes_counted = backend.spikes_in_last_simulate()
         with phases.phase("collect"):
             rank_tree.update(collect_rank(spec, backend, timers, spikes_counted))
+        phases.finish()
     except BaseException as exc:  # noqa: BLE001 - every way a run can die is recorded
         if isinstance(exc, SystemExit):
             raise
@@ -163,6 +181,8 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
     finally:
         if status == "ok":
             signal.signal(signal.SIGTERM, previous)
+        if energy is not None:
+            rank_tree.update(energy.finish())
 
     rank_tree["phases"] = phases.done
     comm = comm or comm_mod.SingleRank()  # failed before MPI was up: every rank speaks for itself
@@ -192,6 +212,51 @@ def _progress(done_ms: float, total_ms: float) -> None:
 def set_log_rank(comm) -> None:
     global _LOG_PREFIX
     _LOG_PREFIX = f"[rank {comm.rank}] " if comm.size > 1 else ""
+
+
+class EnergyOnNode:
+    """The energy meters of this rank's node, read by the node's first rank only (one
+    reader per node, not per rank); other ranks hold nothing. See spikescale/energy/."""
+
+    def __init__(self, spec: dict, context: dict, comm, allocation_tree: dict):
+        self.settings = energy_discover.settings(context.get("machine", {}))
+        nodes = [str(n) for n in allocation_tree["rank_node"]]
+        self.node = nodes[comm.rank]
+        self.leader = nodes.index(self.node) == comm.rank
+        self.sampler, self.unavailable = None, []
+        if not self.leader:
+            return
+        busy_cores = spec["tasks_per_node"] * spec["threads_per_task"]
+        meters, self.unavailable = energy_discover.discover(self.settings, busy_cores)
+        if meters:
+            recipe = {"energy": self.settings, "busy_cores": busy_cores}
+            self.sampler = Sampler(meters, 1.0 / self.settings["sampling_hz"], recipe).start()
+        for item in self.unavailable:
+            log(f"energy: {item.source} unavailable: {item.reason}")
+        if meters:
+            log("energy: " + ", ".join(f"{m.source} {m.scope} ({m.kind})" for m in meters))
+
+    def measure_idle(self) -> None:
+        """Idle power before the network exists: every rank sleeps (no rank spins in a
+        barrier meanwhile); the node's meters count."""
+        idle_s = float(self.settings["idle_measurement_s"])
+        if idle_s <= 0:
+            return
+        if self.sampler is not None:
+            self.sampler.mark("idle")
+        log(f"energy: measuring idle power for {idle_s:g} s")
+        time.sleep(idle_s)
+
+    def finish(self) -> dict:
+        """This node's energy subtree for the rank's record (empty on other ranks)."""
+        if not self.leader:
+            return {}
+        tree = {"attrs": {"node": self.node,
+                          "unavailable": json.dumps([[u.source, u.reason] for u in self.unavailable])}}
+        if self.sampler is not None:
+            self.sampler.stop()
+            tree["meters"] = self.sampler.tree()
+        return {"energy": tree}
 
 
 def check_allocation(spec: dict, context: dict, comm) -> dict:
@@ -303,9 +368,7 @@ def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_sim_model_s: flo
         out["synaptic_events_method"] = counts[0]["synaptic_events_method"]
         out["rate_mean_hz"] = out["n_spikes"] / out["n_neurons"] / t_sim_model_s if out["n_neurons"] else None
     out["n_populations"] = len(P.POPULATIONS)
-    out["energy_sim_j"] = None
-    out["energy_source"] = "unavailable: no energy meter in this version of spikescale"
-    out["esyn_uj"] = None
+    out.update(energy_summary(ranks, out.get("synaptic_events")))
     return out
 
 

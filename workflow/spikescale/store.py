@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from spikescale.backends import BACKEND_PLATFORMS
+from spikescale.energy.accounting import accounted_energy
 from spikescale.record import RecordError, read_summary
 
 # One row per run. Empty where a figure does not apply (yet), never a guess.
@@ -33,7 +34,12 @@ RUNS_CSV_COLUMNS = (
     "failed_phase", "t_setup_s", "t_collect_s", "t_total_s", "rate_mean_hz", "synaptic_events_method",
     "mem_peak_scope", "nest_version", "git_dirty", "finished_at", "file_sha256",
     # where it ran: SLURM array job and task, and the nodes its ranks ran on (JSON list)
-    "slurm_array_job_id", "slurm_array_task_id", "nodes_used",
+    "slurm_array_job_id", "slurm_array_task_id", "slurm_step_id", "nodes_used",
+    # energy beyond energy_sim_j: the kind counted (measured, accounted, modelled), what was
+    # unavailable and why, other phases, and the idle baseline when it was measured
+    "energy_kind", "energy_unavailable", "energy_construct_j", "energy_presim_j", "idle_power_w", "energy_sim_net_j",
+    # energy SLURM accounted for the run's job step (sacct; whole step, not phase-resolved)
+    "energy_job_j", "energy_job_source",
     # over MPI ranks (the run-level figure is the maximum: a run is as slow as its slowest rank)
     "n_ranks", "t_sim_s_rank_min", "t_sim_s_rank_mean", "t_sim_s_rank_max", "imbalance_sim",
     "mem_peak_mb_rank_min", "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max",
@@ -46,7 +52,8 @@ SUMMARY_COLUMNS = (
     "t_collect_s", "t_total_s", "rate_mean_hz", "synaptic_events_method", "mem_peak_scope", "n_ranks",
     "t_sim_s_rank_min", "t_sim_s_rank_mean", "t_sim_s_rank_max", "imbalance_sim", "mem_peak_mb_rank_min",
     "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max", "n_spikes_rank_min", "n_spikes_rank_mean",
-    "n_spikes_rank_max",
+    "n_spikes_rank_max", "energy_kind", "energy_unavailable", "energy_construct_j", "energy_presim_j",
+    "idle_power_w", "energy_sim_net_j",
 )
 
 
@@ -84,6 +91,7 @@ def row_from_summary(s: dict, path: Path) -> dict:
         "file_sha256": file_sha256(path),
         "slurm_array_job_id": str(s.get("allocation.slurm_array_job_id", "")),
         "slurm_array_task_id": str(s.get("allocation.slurm_array_task_id", "")),
+        "slurm_step_id": str(s.get("allocation.slurm_step_id", "")),
         "nodes_used": str(s.get("allocation.nodes_used", "")),
     }
     for key in SUMMARY_COLUMNS:
@@ -124,6 +132,9 @@ def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: P
         rows.append(row)
         paths[row["run_id"]] = path
 
+    machine = (resolved_config or {}).get("machine")
+    for row, (energy_j, source) in zip(rows, accounted_energy(rows, machine)):
+        row["energy_job_j"], row["energy_job_source"] = energy_j, source
     frame = pd.DataFrame(rows, columns=list(RUNS_CSV_COLUMNS))
     sort_keys = ["backend", "n_scaling", "nodes", "tasks_per_node", "threads_per_task", "seed", "repetition"]
     frame = frame.sort_values(sort_keys, kind="stable").reset_index(drop=True)
