@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fake_powercap import FakePowercap
@@ -177,6 +178,9 @@ def test_measured_energy_per_phase_and_per_synaptic_event(nest_python, tmp_path)
     assert package["attrs"]["kind"] == "measured" and package["attrs"]["source"] == "rapl"
     assert len(package["t_s"]) == len(package["energy_j"]) >= 2 and package["energy_j"][-1] > 0
     assert package["attrs"]["energy_simulate_j"] == pytest.approx(summary["energy_sim_j"], abs=1e-6)  # dram: 0 W
+    # the power time series, from the counter: about 10 W while the writer ran
+    assert len(package["power_w"]) == len(package["power_t_s"]) >= 10
+    assert float(np.median(package["power_w"])) == pytest.approx(10.0, rel=0.25)
 
 
 def test_power_model_is_labelled_modelled_and_idle_is_measured_beside(nest_python, tmp_path):

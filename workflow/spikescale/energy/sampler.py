@@ -196,8 +196,15 @@ class Sampler:
                           **{f"t_{name}_s": t1 - t0 for name, (t0, t1) in times.items()}},
                 "t_s": t, "energy_j": energy[:, i].copy(),
             }
-            if self.power_w:
+            if self.power_w and any(p[1][i] is not None for p in self.power_w):
+                # the meter's own power readings (NVML)
                 meter_tree["power_t_s"] = np.array([p[0] for p in self.power_w]) - (self.t0 or 0.0)
                 meter_tree["power_w"] = np.array([np.nan if p[1][i] is None else p[1][i] for p in self.power_w])
+            elif len(t) > 1:
+                # average power between consecutive readings, at their midpoints (from the counter)
+                dt = np.diff(t)
+                keep = dt > 0
+                meter_tree["power_t_s"] = ((t[1:] + t[:-1]) / 2)[keep]
+                meter_tree["power_w"] = (np.diff(energy[:, i]) / np.where(dt > 0, dt, 1))[keep]
             tree[meter.scope] = meter_tree
         return tree
