@@ -21,6 +21,7 @@ localrules:
     plan,
     collect,
     strong_scaling,
+    weak_scaling,
 
 
 rule all:

@@ -80,6 +80,66 @@ def strong_scaling_figure(table: pd.DataFrame, title: str):
     return fig
 
 
+def weak_scaling_figure(table: pd.DataFrame, title: str):
+    """Two panels: (a) mean phase times, stacked, per shape and model size, with the mean
+    firing rate on a second axis (growing PD14 changes its dynamics); (b) simulation time
+    against virtual processes with the ideal horizontal line, and the weak-scaling
+    efficiency on a second axis. Error bars: one standard deviation over seeds and repetitions."""
+    style.apply()
+    fig, (ax_t, ax_w) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.3, 1]})
+    if table.empty:
+        for ax in (ax_t, ax_w):
+            ax.text(0.5, 0.5, "no successful runs", ha="center", va="center", transform=ax.transAxes)
+        fig.suptitle(title)
+        return fig
+    x = np.arange(len(table))
+    labels = [f"{shape_label(r.nodes, r.tasks_per_node, r.threads_per_task)}\nN x{r.n_scaling:g}"
+              for r in table.itertuples()]
+    bottom = np.zeros(len(table))
+    for col in PHASE_COLUMNS:
+        height = _nan_to_zero(table[f"{col}_mean"])
+        ax_t.bar(x, height, bottom=bottom, color=style.PHASE_COLORS[col], label=style.PHASE_LABELS[col], width=0.6)
+        bottom += height
+    ax_t.set_xticks(x, labels)
+    ax_t.set_xlabel("nodes x tasks per node x threads per task, and N_scaling")
+    ax_t.set_ylabel("wall-clock time (s)")
+    ax_t.set_title("(a) time per phase")
+    ax_rate = ax_t.twinx()
+    ax_rate.plot(x, table["rate_mean_hz_mean"], color="black", marker="s", lw=1, label="mean rate")
+    ax_rate.set_ylabel("mean firing rate (spikes/s)")
+    ax_rate.set_ylim(bottom=0)
+    ax_rate.grid(False)
+    handles, names = ax_t.get_legend_handles_labels()
+    h2, n2 = ax_rate.get_legend_handles_labels()
+    ax_t.legend(handles[::-1] + h2, names[::-1] + n2, fontsize=7, loc="upper left")
+
+    ax_eff = ax_w.twinx()
+    for i, (backend, group) in enumerate(table.groupby("backend", sort=True)):
+        color = style.TOL_BRIGHT[i % len(style.TOL_BRIGHT)]
+        vp = group["virtual_processes"].to_numpy()
+        ax_w.errorbar(vp, group["t_sim_s_mean"], yerr=_nan_to_zero(group["t_sim_s_sd"]), marker="o", color=color,
+                      capsize=3, label=f"{backend}: simulation time")
+        ax_w.axhline(float(group["t_sim_s_mean"].iloc[0]), ls="--", color=color, lw=1, label="ideal (flat)")
+        ax_eff.plot(vp, group["weak_efficiency_mean"], marker="^", ls=":", color=color,
+                    label=f"{backend}: efficiency")
+    vps = np.unique(table["virtual_processes"].to_numpy())
+    ax_w.set_xscale("log", base=2)
+    ax_w.set_xticks(vps, [str(v) for v in vps])
+    ax_w.set_xlabel("virtual processes (ranks x threads)")
+    ax_w.set_ylabel("simulation phase (s)")
+    ax_w.set_ylim(bottom=0)
+    ax_w.set_title("(b) weak scaling")
+    ax_eff.set_ylabel("weak-scaling efficiency (1)")
+    ax_eff.set_ylim(0, max(1.2, float(np.nanmax(table["weak_efficiency_mean"])) * 1.1))
+    ax_eff.grid(False)
+    handles, names = ax_w.get_legend_handles_labels()
+    h2, n2 = ax_eff.get_legend_handles_labels()
+    ax_w.legend(handles + h2, names + n2, fontsize=7, loc="lower left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def save(fig, png: Path, pdf: Path | None = None) -> None:
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png)

@@ -62,3 +62,48 @@ def strong_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
             rows.append(row)
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values(MODEL + ["virtual_processes"] + SHAPE, kind="stable").reset_index(drop=True)
+
+
+WEAK_MODEL = ["backend", "k_scaling", "drive"]  # n_scaling grows with the resources
+
+
+def weak_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per backend (and K scaling, drive) and resource shape, the model growing with
+    the resources. Weak-scaling efficiency against the shape with the fewest virtual
+    processes, per run, then mean and sd:
+
+        efficiency(p) = mean t_sim(base) / t_sim(p)      (ideal: 1, the time stays flat)
+
+    The mean firing rate is kept beside each point: PD14's in-degree follows K_scaling only,
+    so a larger network gives each neuron as many inputs but shares fewer of them with its
+    neighbours; correlations, and with them rates and the work per simulated second, differ
+    between the points of a weak-scaling series."""
+    ok = ok_runs(runs)
+    for col in ("n_neurons", "n_synapses", "rate_mean_hz"):
+        ok[col] = pd.to_numeric(ok[col], errors="coerce") if col in ok else np.nan
+    columns = WEAK_MODEL + SHAPE + ["virtual_processes", "n_scaling", "n_neurons", "n_synapses", "n_runs",
+                                    "rate_mean_hz_mean"]
+    for m in METRICS + ["weak_efficiency"]:
+        columns += [f"{m}_mean", f"{m}_sd"]
+    if ok.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for model_key, model_runs in ok.groupby(WEAK_MODEL, sort=True):
+        base_vp = model_runs["virtual_processes"].min()
+        base_t_sim = model_runs.loc[model_runs["virtual_processes"] == base_vp, "t_sim_s"].mean()
+        for shape_key, shape_runs in model_runs.groupby(SHAPE, sort=True):
+            row = dict(zip(WEAK_MODEL, model_key, strict=True)) | dict(zip(SHAPE, shape_key, strict=True))
+            row["virtual_processes"] = int(shape_runs["virtual_processes"].iloc[0])
+            row["n_scaling"] = float(shape_runs["n_scaling"].iloc[0])
+            row["n_neurons"] = shape_runs["n_neurons"].mean()
+            row["n_synapses"] = shape_runs["n_synapses"].mean()
+            row["n_runs"] = len(shape_runs)
+            row["rate_mean_hz_mean"] = shape_runs["rate_mean_hz"].mean()
+            for m in METRICS:
+                row[f"{m}_mean"] = shape_runs[m].mean()
+                row[f"{m}_sd"] = shape_runs[m].std(ddof=1) if len(shape_runs) > 1 else np.nan
+            efficiency = base_t_sim / shape_runs["t_sim_s"]
+            row["weak_efficiency_mean"] = efficiency.mean()
+            row["weak_efficiency_sd"] = efficiency.std(ddof=1) if len(efficiency) > 1 else np.nan
+            rows.append(row)
+    return pd.DataFrame(rows, columns=columns).sort_values(WEAK_MODEL + ["virtual_processes"]).reset_index(drop=True)

@@ -67,3 +67,25 @@ def test_empty_table_when_nothing_succeeded():
 
 def test_shape_label():
     assert shape_label(2, 4, 8) == "2x4x8"
+
+
+def test_weak_scaling_efficiency_on_known_numbers(tmp_path):
+    from analysis.plots import save, weak_scaling_figure
+    from analysis.scaling import weak_scaling_table
+
+    runs = runs_frame([
+        {"threads_per_task": 1, "n_scaling": 0.05, "t_sim_s": 4.0, "rtf": 4.0, "seed": 1, "rate_mean_hz": 3.0,
+         "n_neurons": 3856, "n_synapses": 1e6},
+        {"threads_per_task": 1, "n_scaling": 0.05, "t_sim_s": 6.0, "rtf": 6.0, "seed": 2, "rate_mean_hz": 3.2,
+         "n_neurons": 3856, "n_synapses": 1e6},
+        {"threads_per_task": 2, "n_scaling": 0.1, "t_sim_s": 6.25, "rtf": 6.25, "seed": 1, "rate_mean_hz": 2.5,
+         "n_neurons": 7712, "n_synapses": 2e6},
+        {"threads_per_task": 2, "n_scaling": 0.1, "t_sim_s": 99.0, "rtf": 99.0, "seed": 2, "status": "failed"},
+    ])
+    t = weak_scaling_table(runs).set_index("threads_per_task")
+    assert list(t["n_scaling"]) == [0.05, 0.1] and list(t["n_runs"]) == [2, 1]  # the failed run is left out
+    assert t.loc[1, "weak_efficiency_mean"] == pytest.approx(np.mean([5 / 4, 5 / 6]))  # against the mean base time
+    assert t.loc[2, "weak_efficiency_mean"] == 0.8  # 5 / 6.25: the ideal is 1, a flat time
+    assert t.loc[1, "rate_mean_hz_mean"] == pytest.approx(3.1) and t.loc[2, "rate_mean_hz_mean"] == 2.5
+    save(weak_scaling_figure(weak_scaling_table(runs), "test"), tmp_path / "weak.png", tmp_path / "weak.pdf")
+    assert (tmp_path / "weak.png").stat().st_size > 10_000 and (tmp_path / "weak.pdf").exists()

@@ -124,3 +124,19 @@ def test_lint_is_clean():
     proc = subprocess.run([str(SNAKEMAKE), "--lint", "--snakefile", str(REPO / "Snakefile")], capture_output=True,
                           text=True, cwd=REPO, timeout=120)
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr, proc.stdout
+
+
+def test_weak_scaling_campaign_grows_the_model_and_is_plotted(nest_python, config_dir, tmp_path):
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", scaling="weak",
+              weak_scaling={"n_scaling_per_unit": 0.01, "unit": "virtual_process"})
+    edit_yaml(config_dir / "model" / "tiny.yaml", seeds=[1])
+    results = tmp_path / "results"
+    snakemake(config_dir, results)
+    out = results / "tiny"
+    runs = pd.read_csv(out / "runs.csv").sort_values("threads_per_task")
+    assert list(runs["n_scaling"]) == [0.01, 0.02] and (runs["status"] == "ok").all()
+    assert runs["n_neurons"].iloc[1] == pytest.approx(2 * runs["n_neurons"].iloc[0], rel=0.01)
+    table = pd.read_csv(out / "analysis" / "weak_scaling.csv")
+    assert list(table["n_scaling"]) == [0.01, 0.02] and table["weak_efficiency_mean"].iloc[0] == 1.0
+    assert (out / "analysis" / "weak_scaling.png").stat().st_size > 10_000
+    assert not (out / "analysis" / "strong_scaling.csv").exists()

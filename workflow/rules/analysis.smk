@@ -16,5 +16,27 @@ rule strong_scaling:
     conda:
         "../../envs/workflow.yaml"
     shell:
-        WORKFLOW_PYTHON + " -m analysis.strong_scaling --runs {input.runs:q} --table {output.table:q}"
+        f"{WORKFLOW_PYTHON} -m analysis.strong_scaling --runs {{input.runs:q}} --table {{output.table:q}}"
+        " --png {output.png:q} --pdf {output.pdf:q} 2>&1 | tee {log:q}"
+
+
+rule weak_scaling:
+    """Weak-scaling table and figure: time per phase as the model grows with the
+    resources, the ideal flat line, weak-scaling efficiency, and the mean rate per point
+    (growing PD14 changes its dynamics)."""
+    input:
+        runs=f"{RESULTS}/runs.csv",
+    output:
+        table=f"{RESULTS}/analysis/weak_scaling.csv",
+        png=f"{RESULTS}/analysis/weak_scaling.png",
+        pdf=f"{RESULTS}/analysis/weak_scaling.pdf",
+    log:
+        f"{RESULTS}/logs/weak_scaling.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/workflow.yaml"
+    shell:
+        f"{WORKFLOW_PYTHON} -m analysis.weak_scaling --runs {{input.runs:q}} --table {{output.table:q}}"
         " --png {output.png:q} --pdf {output.pdf:q} 2>&1 | tee {log:q}"

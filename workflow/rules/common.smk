@@ -104,6 +104,8 @@ def campaign_outputs():
     outputs = run_files() + [f"{RESULTS}/campaign.h5", f"{RESULTS}/runs.csv"]
     if CAMPAIGN.experiment["scaling"] == "strong":
         outputs += [f"{RESULTS}/analysis/strong_scaling.csv", f"{RESULTS}/analysis/strong_scaling.png"]
+    else:
+        outputs += [f"{RESULTS}/analysis/weak_scaling.csv", f"{RESULTS}/analysis/weak_scaling.png"]
     return outputs
 
 
