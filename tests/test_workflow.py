@@ -40,6 +40,21 @@ def test_campaign_end_to_end_then_nothing_then_only_new_seed(nest_python, config
         assert (out / name).stat().st_size > 0, name
     table = pd.read_csv(out / "analysis" / "strong_scaling.csv")
     assert list(table["threads_per_task"]) == [1, 2] and list(table["n_runs"]) == [2, 2]
+    # the same campaign in beNNch-plot's columns, its timers from NEST's kernel
+    from analysis.bennch_export import COLUMNS
+    from spikescale.store import load_kernel_timers
+
+    bennch = pd.read_csv(out / "analysis" / "bennch.csv")
+    assert list(bennch.columns) == COLUMNS and len(bennch) == 4
+    assert (bennch["model_time_sim"] == 200.0).all() and sorted(bennch["rng_seed"]) == [1, 1, 2, 2]
+    timers = load_kernel_timers(out / "campaign.h5")
+    simulate = timers[(timers["timer"] == "time_simulate") & (timers["phase"] == "simulate")]
+    assert sorted(bennch["time_simulate"]) == pytest.approx(sorted(simulate["value_s"]))
+    assert sorted(bennch["py_time_create"]) == pytest.approx(sorted(runs["t_create_s"]))
+    assert (bennch["num_connections"] >= runs["n_synapses"].iloc[0]).all() and (bennch["total_memory"] > 0).all()
+    # beNNch-plot's own grouping works on it
+    assert len(bennch.drop(columns="rng_seed").groupby(
+        ["num_nodes", "threads_per_task", "tasks_per_node", "model_time_sim"]).mean()) == 2
     assert "4 of 4 steps" not in proc.stdout  # sanity: the whole DAG (8 jobs) ran
     assert jobs_run(proc) == 4
     for run_id in runs["run_id"]:

@@ -40,3 +40,22 @@ rule weak_scaling:
     shell:
         f"{WORKFLOW_PYTHON} -m analysis.weak_scaling --runs {{input.runs:q}} --table {{output.table:q}}"
         " --png {output.png:q} --pdf {output.pdf:q} 2>&1 | tee {log:q}"
+
+
+rule bennch_export:
+    """The campaign in beNNch-plot's CSV columns (time_simulate, time_construction_create,
+    ...), so that beNNch-plot can plot it; the mapping is in docs/analysis.md."""
+    input:
+        h5=f"{RESULTS}/campaign.h5",
+    output:
+        csv=f"{RESULTS}/analysis/bennch.csv",
+    log:
+        f"{RESULTS}/logs/bennch_export.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/workflow.yaml"
+    shell:
+        f"{WORKFLOW_PYTHON} -m analysis.bennch_export --campaign-h5 {{input.h5:q}} --out {{output.csv:q}}"
+        " 2>&1 | tee {log:q}"
