@@ -6,12 +6,12 @@ interval. A separate sampler process reads them at `interval_s` for the time ser
 thread would not do, since the simulator holds Python's GIL for the whole of a simulation
 call and the thread would then take no sample at all (seen here: none in 1.2 s).
 
-All readings are merged by time and turned into energy since the start: a counter that went
-down wrapped at its range_uj, so the delta is taken modulo the range. That is exact as long
-as no two wraps fall between readings; at 10 Hz and a package range of ~262 kJ that would
-need megawatts. `wrap_margin` in the record says how close each meter came: the time to
-count through its whole range at its highest observed power, over the longest gap between
-readings (above 1, no wrap can have been missed).
+All readings are merged by time and turned into energy since the start, the step between
+two readings taken modulo the counter's range (counter_delta). That is exact as long as the
+energy between two readings stays below half the range; at 10 Hz and a package range of
+~262 kJ that would need over a megawatt. `wrap_margin` in the record says how close each
+meter came: the time to count through its whole range at its highest observed power, over
+the longest gap between readings (above 2, no wrap can have been missed).
 """
 
 from __future__ import annotations
@@ -27,6 +27,19 @@ import time
 import numpy as np
 
 WORKFLOW_DIR = str(__import__("pathlib").Path(__file__).resolve().parents[2])  # where spikescale is importable
+
+
+def counter_delta(last: int, value: int, range_uj: int | None) -> int:
+    """Energy between two readings of a counter that wraps at range_uj: the shortest signed
+    difference modulo the range. A wrap (near the top, then near 0) gives the small positive
+    step it was; two readings whose time stamps came out in the wrong order (the harness and
+    the sampler process read the same counter microseconds apart) give a small negative
+    step that the next reading cancels. Taking every decrease for a wrap would add a whole
+    range (262 kJ for a RAPL package) at such a reordering: seen in a test under load."""
+    if not range_uj:
+        return value - last
+    half = range_uj // 2
+    return (value - last + half) % range_uj - half
 
 
 class Sampler:
@@ -143,10 +156,7 @@ class Sampler:
                     value = raw[i]
                     if value is not None:
                         if last is not None:
-                            delta = value - last
-                            if delta < 0 and meter.range_uj:
-                                delta += meter.range_uj  # the counter wrapped
-                            total += max(delta, 0)
+                            total += counter_delta(last, value, meter.range_uj)
                             gap = max(gap, tk - last_t)
                         last, last_t = value, tk
                     energy[k, i] = total / 1e6
@@ -169,7 +179,7 @@ class Sampler:
 
     def wrap_margin(self) -> list[float | None]:
         """Per meter: time to count through the whole range at the highest power seen between
-        two readings, over the longest gap between readings. Above 1 no wrap was missed."""
+        two readings, over the longest gap between readings. Above 2 no wrap was missed."""
         t, energy, gaps = self.merged()
         out = []
         for i, meter in enumerate(self.meters):
