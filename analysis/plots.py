@@ -17,6 +17,32 @@ def _nan_to_zero(values) -> np.ndarray:
     return np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
 
 
+def _no_runs(fig, axes, title: str):
+    for ax in axes:
+        ax.text(0.5, 0.5, "no successful runs", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(title)
+    return fig
+
+
+def _phase_bars(ax, table: pd.DataFrame, x: np.ndarray) -> np.ndarray:
+    """Mean time per phase, stacked, one bar per row of the table; returns the bar tops."""
+    bottom = np.zeros(len(table))
+    for col in PHASE_COLUMNS:
+        height = _nan_to_zero(table[f"{col}_mean"])
+        ax.bar(x, height, bottom=bottom, color=style.PHASE_COLORS[col], label=style.PHASE_LABELS[col], width=0.6)
+        bottom += height
+    ax.set_ylabel("wall-clock time (s)")
+    ax.set_title("(a) time per phase")
+    return bottom
+
+
+def _twin_legend(ax, twin, loc: str) -> None:
+    """One legend for an axis and its twin: phases top to bottom as stacked, then the twin's."""
+    handles, names = ax.get_legend_handles_labels()
+    h2, n2 = twin.get_legend_handles_labels()
+    ax.legend(handles[::-1] + h2, names[::-1] + n2, fontsize=7, loc=loc)
+
+
 def strong_scaling_figure(table: pd.DataFrame, title: str):
     """Three panels: (a) mean phase times, stacked, with the RTF on a second axis;
     (b) speedup against virtual processes with the ideal line; (c) parallel efficiency.
@@ -24,35 +50,24 @@ def strong_scaling_figure(table: pd.DataFrame, title: str):
     style.apply()
     fig, (ax_t, ax_s, ax_e) = plt.subplots(1, 3, figsize=(12, 4), gridspec_kw={"width_ratios": [1.4, 1, 1]})
     if table.empty:
-        for ax in (ax_t, ax_s, ax_e):
-            ax.text(0.5, 0.5, "no successful runs", ha="center", va="center", transform=ax.transAxes)
-        fig.suptitle(title)
-        return fig
+        return _no_runs(fig, (ax_t, ax_s, ax_e), title)
 
     x = np.arange(len(table))
     several = table["backend"].nunique() > 1 or table["n_scaling"].nunique() > 1
     labels = [("{} s{:g}\n".format(r.backend, r.n_scaling) if several else "")
               + shape_label(r.nodes, r.tasks_per_node, r.threads_per_task) for r in table.itertuples()]
-    bottom = np.zeros(len(table))
-    for col in PHASE_COLUMNS:
-        height = _nan_to_zero(table[f"{col}_mean"])
-        ax_t.bar(x, height, bottom=bottom, color=style.PHASE_COLORS[col], label=style.PHASE_LABELS[col], width=0.6)
-        bottom += height
+    bottom = _phase_bars(ax_t, table, x)
     ax_t.errorbar(x, table["t_sim_s_mean"] + bottom - _nan_to_zero(table["t_sim_s_mean"]),
                   yerr=_nan_to_zero(table["t_sim_s_sd"]), fmt="none", ecolor="black", capsize=3, lw=1)
     ax_t.set_xticks(x, labels)
     ax_t.set_xlabel("nodes x tasks per node x threads per task")
-    ax_t.set_ylabel("wall-clock time (s)")
-    ax_t.set_title("(a) time per phase")
     ax_rtf = ax_t.twinx()
     ax_rtf.errorbar(x, table["rtf_mean"], yerr=_nan_to_zero(table["rtf_sd"]), color="black", marker="o",
                     lw=1.2, capsize=3, label="real-time factor")
     ax_rtf.set_ylabel("real-time factor (wall-clock s / model s)")
     ax_rtf.set_ylim(bottom=0)
     ax_rtf.grid(False)
-    handles, names = ax_t.get_legend_handles_labels()
-    h2, n2 = ax_rtf.get_legend_handles_labels()
-    ax_t.legend(handles[::-1] + h2, names[::-1] + n2, fontsize=7, loc="upper right")
+    _twin_legend(ax_t, ax_rtf, "upper right")
 
     for i, ((backend, n_scaling), group) in enumerate(table.groupby(["backend", "n_scaling"], sort=True)):
         color = style.TOL_BRIGHT[i % len(style.TOL_BRIGHT)]
@@ -88,30 +103,19 @@ def weak_scaling_figure(table: pd.DataFrame, title: str):
     style.apply()
     fig, (ax_t, ax_w) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.3, 1]})
     if table.empty:
-        for ax in (ax_t, ax_w):
-            ax.text(0.5, 0.5, "no successful runs", ha="center", va="center", transform=ax.transAxes)
-        fig.suptitle(title)
-        return fig
+        return _no_runs(fig, (ax_t, ax_w), title)
     x = np.arange(len(table))
     labels = [f"{shape_label(r.nodes, r.tasks_per_node, r.threads_per_task)}\nN x{r.n_scaling:g}"
               for r in table.itertuples()]
-    bottom = np.zeros(len(table))
-    for col in PHASE_COLUMNS:
-        height = _nan_to_zero(table[f"{col}_mean"])
-        ax_t.bar(x, height, bottom=bottom, color=style.PHASE_COLORS[col], label=style.PHASE_LABELS[col], width=0.6)
-        bottom += height
+    _phase_bars(ax_t, table, x)
     ax_t.set_xticks(x, labels)
     ax_t.set_xlabel("nodes x tasks per node x threads per task, and N_scaling")
-    ax_t.set_ylabel("wall-clock time (s)")
-    ax_t.set_title("(a) time per phase")
     ax_rate = ax_t.twinx()
     ax_rate.plot(x, table["rate_mean_hz_mean"], color="black", marker="s", lw=1, label="mean rate")
     ax_rate.set_ylabel("mean firing rate (spikes/s)")
     ax_rate.set_ylim(bottom=0)
     ax_rate.grid(False)
-    handles, names = ax_t.get_legend_handles_labels()
-    h2, n2 = ax_rate.get_legend_handles_labels()
-    ax_t.legend(handles[::-1] + h2, names[::-1] + n2, fontsize=7, loc="upper left")
+    _twin_legend(ax_t, ax_rate, "upper left")
 
     ax_eff = ax_w.twinx()
     for i, (backend, group) in enumerate(table.groupby("backend", sort=True)):

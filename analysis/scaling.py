@@ -33,6 +33,19 @@ def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
+def _add_mean_sd(row: dict, name: str, values: pd.Series) -> None:
+    """row[name_mean], row[name_sd]: mean and sample sd (NaN for a single value)."""
+    row[f"{name}_mean"] = values.mean()
+    row[f"{name}_sd"] = values.std(ddof=1) if len(values) > 1 else np.nan
+
+
+def _base(model_runs: pd.DataFrame) -> tuple[int, float]:
+    """The reference point of a scaling series: the fewest virtual processes, and the mean
+    simulation time there."""
+    base_vp = model_runs["virtual_processes"].min()
+    return base_vp, model_runs.loc[model_runs["virtual_processes"] == base_vp, "t_sim_s"].mean()
+
+
 def strong_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per backend, model size and resource shape, ordered by virtual processes."""
     ok = ok_runs(runs)
@@ -44,21 +57,17 @@ def strong_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
 
     rows = []
     for model_key, model_runs in ok.groupby(MODEL, sort=True):
-        base_vp = model_runs["virtual_processes"].min()
-        base_t_sim = model_runs.loc[model_runs["virtual_processes"] == base_vp, "t_sim_s"].mean()
+        base_vp, base_t_sim = _base(model_runs)
         for shape_key, shape_runs in model_runs.groupby(SHAPE, sort=True):
             vp = int(shape_runs["virtual_processes"].iloc[0])
             row = dict(zip(MODEL, model_key, strict=True)) | dict(zip(SHAPE, shape_key, strict=True))
             row["virtual_processes"] = vp
             row["n_runs"] = len(shape_runs)
             for m in METRICS:
-                row[f"{m}_mean"] = shape_runs[m].mean()
-                row[f"{m}_sd"] = shape_runs[m].std(ddof=1) if len(shape_runs) > 1 else np.nan
+                _add_mean_sd(row, m, shape_runs[m])
             speedup = base_t_sim / shape_runs["t_sim_s"]
-            efficiency = speedup / (vp / base_vp)
-            row["speedup_mean"], row["speedup_sd"] = speedup.mean(), speedup.std(ddof=1) if len(speedup) > 1 else np.nan
-            row["efficiency_mean"] = efficiency.mean()
-            row["efficiency_sd"] = efficiency.std(ddof=1) if len(efficiency) > 1 else np.nan
+            _add_mean_sd(row, "speedup", speedup)
+            _add_mean_sd(row, "efficiency", speedup / (vp / base_vp))
             rows.append(row)
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values(MODEL + ["virtual_processes"] + SHAPE, kind="stable").reset_index(drop=True)
@@ -89,8 +98,7 @@ def weak_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     rows = []
     for model_key, model_runs in ok.groupby(WEAK_MODEL, sort=True):
-        base_vp = model_runs["virtual_processes"].min()
-        base_t_sim = model_runs.loc[model_runs["virtual_processes"] == base_vp, "t_sim_s"].mean()
+        _, base_t_sim = _base(model_runs)
         for shape_key, shape_runs in model_runs.groupby(SHAPE, sort=True):
             row = dict(zip(WEAK_MODEL, model_key, strict=True)) | dict(zip(SHAPE, shape_key, strict=True))
             row["virtual_processes"] = int(shape_runs["virtual_processes"].iloc[0])
@@ -100,10 +108,7 @@ def weak_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
             row["n_runs"] = len(shape_runs)
             row["rate_mean_hz_mean"] = shape_runs["rate_mean_hz"].mean()
             for m in METRICS:
-                row[f"{m}_mean"] = shape_runs[m].mean()
-                row[f"{m}_sd"] = shape_runs[m].std(ddof=1) if len(shape_runs) > 1 else np.nan
-            efficiency = base_t_sim / shape_runs["t_sim_s"]
-            row["weak_efficiency_mean"] = efficiency.mean()
-            row["weak_efficiency_sd"] = efficiency.std(ddof=1) if len(efficiency) > 1 else np.nan
+                _add_mean_sd(row, m, shape_runs[m])
+            _add_mean_sd(row, "weak_efficiency", base_t_sim / shape_runs["t_sim_s"])
             rows.append(row)
     return pd.DataFrame(rows, columns=columns).sort_values(WEAK_MODEL + ["virtual_processes"]).reset_index(drop=True)

@@ -26,22 +26,29 @@ def describe(runs: pd.DataFrame) -> str:
     return " | ".join(parts)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def run_cli(argv, doc: str, make_table, make_figure, title_suffix: str, printed: tuple) -> int:
+    """The command line of a scaling analysis: runs.csv in; table (CSV), figure (PNG, PDF)
+    out; the table's main columns printed. Strong and weak scaling differ only in these."""
+    parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--runs", required=True, type=Path, help="runs.csv of the campaign")
     parser.add_argument("--table", required=True, type=Path)
     parser.add_argument("--png", required=True, type=Path)
     parser.add_argument("--pdf", type=Path)
     args = parser.parse_args(argv)
     runs = pd.read_csv(args.runs)
-    table = strong_scaling_table(runs)
+    table = make_table(runs)
     args.table.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.table, index=False, float_format="%.6g")
-    save(strong_scaling_figure(table, describe(runs)), args.png, args.pdf)
-    print(table.to_string(index=False, columns=[c for c in ("backend", "nodes", "tasks_per_node",
-          "threads_per_task", "n_runs", "t_construct_s_mean", "t_sim_s_mean", "t_sim_s_sd", "rtf_mean",
-          "speedup_mean", "efficiency_mean") if c in table.columns], float_format=lambda v: f"{v:.3g}"))
+    save(make_figure(table, describe(runs) + title_suffix), args.png, args.pdf)
+    print(table.to_string(index=False, columns=[c for c in printed if c in table.columns],
+                          float_format=lambda v: f"{v:.3g}"))
     return 0
+
+
+def main(argv=None) -> int:
+    return run_cli(argv, __doc__, strong_scaling_table, strong_scaling_figure, "", (
+        "backend", "nodes", "tasks_per_node", "threads_per_task", "n_runs", "t_construct_s_mean", "t_sim_s_mean",
+        "t_sim_s_sd", "rtf_mean", "speedup_mean", "efficiency_mean"))
 
 
 if __name__ == "__main__":
