@@ -27,6 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 
@@ -62,6 +63,7 @@ def bennch_table(campaign_h5: Path) -> pd.DataFrame:
     # exactly beNNch's.
     worst = timers.groupby(["run_id", "phase", "timer"])["value_s"].max()
     memory = phases.groupby(["run_id", "phase"])["mem_rss_mb"].sum()
+    connections = _connections(campaign_h5)
     rows = []
     for run in runs.itertuples():
         row = {"rng_seed": int(run.seed), "num_nodes": int(run.nodes), "threads_per_task": int(run.threads_per_task),
@@ -72,18 +74,17 @@ def bennch_table(campaign_h5: Path) -> pd.DataFrame:
             row[column] = float(worst.get((run.run_id, *key), np.nan))
         for column, phase in MEMORY.items():
             row[column] = float(memory.get((run.run_id, phase), np.nan)) * KIB_PER_MB
-        row["num_connections"] = float(_connections(campaign_h5, run.run_id))
+        row["num_connections"] = connections.get(run.run_id, np.nan)
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _connections(campaign_h5: Path, run_id: str) -> float:
-    import h5py
-
+def _connections(campaign_h5: Path) -> dict[str, float]:
+    """run id -> connections NEST holds, summed over ranks (one pass over the file)."""
     with h5py.File(campaign_h5, "r") as fh:
-        ranks = fh[f"runs/{run_id}/ranks"]
-        return sum(float(r["counts"].attrs.get("n_connections_local", np.nan)) for r in ranks.values()
-                   if "counts" in r)
+        return {run_id: sum(float(r["counts"].attrs.get("n_connections_local", np.nan))
+                            for r in run["ranks"].values() if "counts" in r)
+                for run_id, run in fh["runs"].items()}
 
 
 def main(argv=None) -> int:

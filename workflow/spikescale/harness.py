@@ -20,7 +20,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
+from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -32,7 +32,7 @@ from spikescale.energy import discover as energy_discover  # noqa: E402
 from spikescale.energy.sampler import Sampler  # noqa: E402
 from spikescale.energy.summary import energy_summary  # noqa: E402
 from spikescale.backends import get_backend  # noqa: E402
-from spikescale.record import write_record  # noqa: E402
+from spikescale.record import iso, write_record  # noqa: E402
 
 PHASES = ("setup", "create", "connect", "presimulate", "simulate", "collect")
 
@@ -46,10 +46,6 @@ def _on_sigterm(signum, frame):
     # first one ends the run, the others must not cut the writing of its record short.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated(f"terminated by signal {signal.Signals(signum).name}")
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
 _LOG_PREFIX = ""  # "[rank r] " in runs with several MPI ranks

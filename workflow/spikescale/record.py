@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import h5py
@@ -47,6 +48,11 @@ def _write_group(group: h5py.Group, tree: dict) -> None:
             compress = data.size > 1024
             group.create_dataset(key, data=data, compression="gzip" if compress else None,
                                  shuffle=compress)
+
+
+def iso(t: float) -> str:
+    """A time stamp as records keep it: ISO 8601, UTC, milliseconds."""
+    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
 def write_record(path: str | os.PathLike, record: dict) -> Path:

@@ -13,6 +13,13 @@ from pathlib import Path
 from spikescale.record import RecordError, read_summary
 
 
+def attempt_path(failed_dir: Path, run_id: str, finished_at: str) -> Path:
+    """Where an attempt that did not count is kept: one file per attempt, never overwritten
+    (set aside here by retry-failed, or by spikescale.supervise when a run was ended)."""
+    stamp = str(finished_at or "unknown").replace(":", "").replace("+", "Z")
+    return failed_dir / f"{run_id}.{stamp}.h5"
+
+
 def set_failed_aside(campaign_dir: Path) -> list[Path]:
     runs_dir, failed_dir = campaign_dir / "runs", campaign_dir / "failed"
     moved = []
@@ -24,8 +31,7 @@ def set_failed_aside(campaign_dir: Path) -> list[Path]:
         if summary.get("status") == "ok":
             continue
         failed_dir.mkdir(exist_ok=True)
-        stamp = str(summary.get("finished_at", "unknown")).replace(":", "").replace("+", "Z")
-        target = failed_dir / f"{path.stem}.{stamp}.h5"
+        target = attempt_path(failed_dir, path.stem, summary.get("finished_at", "unknown"))
         path.rename(target)
         moved.append(target)
         print(f"set aside failed run {path.stem}: {summary.get('error', '')} -> {target}")

@@ -28,13 +28,14 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import h5py
 
-from spikescale import allocation, provenance
-from spikescale.record import RecordError, read_summary, write_record
+from spikescale import provenance
+from spikescale.record import RecordError, iso, read_summary, write_record
+from spikescale.retry import attempt_path
 
 # SLURM job states that end a run from outside, and the status they give it.
 SLURM_END_STATES = {
@@ -46,16 +47,6 @@ SLURM_END_STATES = {
     "BOOT_FAIL": ("failed", "boot failure: SLURM job {job} could not start its nodes"),
     "DEADLINE": ("failed", "deadline: SLURM job {job} passed its deadline"),
 }
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds")
-
-
-def attempt_path(failed_dir: Path, run_id: str, finished_at: str) -> Path:
-    """Where an attempt that did not count is kept: one file per attempt, never overwritten."""
-    stamp = str(finished_at or "unknown").replace(":", "").replace("+", "Z")
-    return failed_dir / f"{run_id}.{stamp}.h5"
 
 
 # slurmstepd's notice when it ends a job or step, as srun prints it.

@@ -18,6 +18,11 @@ from dataclasses import dataclass
 KINDS = ("measured", "accounted", "modelled")
 
 
+def as_text(value) -> str:
+    """h5py and NVML hand back bytes in some versions, str in others."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 @dataclass(frozen=True)
 class Unavailable:
     """A source that gives no energy here, and why (e.g. permission denied)."""

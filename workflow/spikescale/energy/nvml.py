@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from spikescale.energy import Meter, Unavailable
+from spikescale.energy import Meter, Unavailable, as_text
 
 
 class NvmlGpu(Meter):
@@ -39,10 +39,6 @@ class NvmlGpu(Meter):
         return {**super().describe(), "gpu_name": self.name, "gpu_uuid": self.uuid}
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _visible(index: int, uuid: str) -> bool:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is None:
@@ -66,10 +62,10 @@ def discover() -> tuple[list[Meter], list[Unavailable]]:
     meters, problems = [], []
     for index in range(count):
         handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        uuid = _text(pynvml.nvmlDeviceGetUUID(handle))
+        uuid = as_text(pynvml.nvmlDeviceGetUUID(handle))
         if not _visible(index, uuid):
             continue
-        gpu = NvmlGpu(pynvml, handle, index, _text(pynvml.nvmlDeviceGetName(handle)), uuid)
+        gpu = NvmlGpu(pynvml, handle, index, as_text(pynvml.nvmlDeviceGetName(handle)), uuid)
         try:
             gpu.read_uj()
         except pynvml.NVMLError as exc:

@@ -23,10 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-WORKFLOW_DIR = str(__import__("pathlib").Path(__file__).resolve().parents[2])  # where spikescale is importable
+WORKFLOW_DIR = str(Path(__file__).resolve().parents[2])  # where spikescale is importable
 
 
 def counter_delta(last: int, value: int, range_uj: int | None) -> int:

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import json
 
-from spikescale.energy import KINDS
+from spikescale.energy import KINDS, as_text
 
 PHASES = {"energy_construct_j": ("create", "connect"), "energy_presim_j": ("presimulate",),
           "energy_sim_j": ("simulate",)}
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def energy_summary(ranks: list[dict], synaptic_events: float | None) -> dict:
@@ -26,13 +22,13 @@ def energy_summary(ranks: list[dict], synaptic_events: float | None) -> dict:
     meters = [(node["attrs"]["node"], scope, tree["attrs"]) for node in nodes
               for scope, tree in node.get("meters", {}).items() if scope != "attrs"]
     unavailable = sorted({f"{source}: {reason}" for node in nodes
-                          for source, reason in json.loads(_text(node["attrs"].get("unavailable", "[]")))})
+                          for source, reason in json.loads(as_text(node["attrs"].get("unavailable", "[]")))})
     out = {"energy_sim_j": None, "energy_construct_j": None, "energy_presim_j": None, "esyn_uj": None,
            "idle_power_w": None, "energy_sim_net_j": None, "energy_kind": "",
            "energy_unavailable": "; ".join(unavailable)}
     chosen = []
     for kind in KINDS:
-        chosen = [(node, scope, attrs) for node, scope, attrs in meters if _text(attrs["kind"]) == kind]
+        chosen = [(node, scope, attrs) for node, scope, attrs in meters if as_text(attrs["kind"]) == kind]
         if chosen:
             out["energy_kind"] = kind
             break
@@ -40,7 +36,7 @@ def energy_summary(ranks: list[dict], synaptic_events: float | None) -> dict:
         out["energy_source"] = "unavailable: " + ("; ".join(unavailable) or "no energy meter on any node")
         return out
     n_nodes = len({node for node, _, _ in chosen})
-    sources = sorted({f"{_text(attrs['source'])} {scope}" for _, scope, attrs in chosen})
+    sources = sorted({f"{as_text(attrs['source'])} {scope}" for _, scope, attrs in chosen})
     out["energy_source"] = f"{out['energy_kind']}: {', '.join(sources)} on {n_nodes} node(s)"
     for column, phases in PHASES.items():
         keys = [f"energy_{phase}_j" for phase in phases]
