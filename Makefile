@@ -17,10 +17,11 @@ NEST_MPI_PYTHON := $(or $(SPIKESCALE_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cach
 SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
 	slurmdbd mariadb-server
 
-.PHONY: env run test lint benchmark retry-failed clean-envs help system-deps nest-mpi
+.PHONY: env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi
 
 help:
-	@echo "make run        build environments, run the default campaign locally (results/default/)"
+	@echo "make run        build environments, run the default campaign locally and write its report (results/default/)"
+	@echo "make report     the HTML report of a campaign that has run (results/<name>/report.html)"
 	@echo "make test       build environments, run every test"
 	@echo "make lint       snakemake --lint"
 	@echo "make nest-mpi   build NEST 3.10 with MPI into ~/.cache/spikescale (once; reused)"
@@ -53,8 +54,14 @@ system-deps:
 nest-mpi: system-deps
 	envs/build_nest_mpi.sh
 
+# The campaign, then its HTML report (figures, tables, provenance) in results/<name>/report.html.
 run: env
 	$(SNAKEMAKE) --cores $(CORES) --config experiment=$(EXPERIMENT) --printshellcmds $(SNAKEMAKE_ARGS)
+	$(MAKE) --no-print-directory report
+
+report: env
+	$(SNAKEMAKE) --config experiment=$(EXPERIMENT) --report results/$(EXPERIMENT)/report.html $(SNAKEMAKE_ARGS)
+	@echo "report: results/$(EXPERIMENT)/report.html (open it in a browser)"
 
 test: env nest-mpi
 	$(WORKFLOW_ENV)/bin/python -m pytest tests

@@ -9,9 +9,14 @@ from pathlib import Path
 configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
+# `snakemake --report results/<campaign>/report.html`: figures, tables and provenance.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/plan.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/validation.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/analysis.smk"
 
@@ -23,6 +28,9 @@ localrules:
     strong_scaling,
     weak_scaling,
     bennch_export,
+    reference_ensemble,
+    validate_run,
+    validation_figure,
 
 
 rule all:

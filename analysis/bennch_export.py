@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from analysis.scaling import performance_runs
 from spikescale.store import load_kernel_timers, load_phases, load_runs
 
 KERNEL_TIMERS = {  # column -> (phase of our record, NEST timer)
@@ -55,6 +56,7 @@ KIB_PER_MB = 1e6 / 1024  # our MB are 10^6 bytes
 
 def bennch_table(campaign_h5: Path) -> pd.DataFrame:
     runs = load_runs(campaign_h5)
+    runs = performance_runs(runs)
     runs = runs[runs["status"] == "ok"]
     timers = load_kernel_timers(campaign_h5)
     phases = load_phases(campaign_h5)

@@ -25,8 +25,18 @@ def shape_label(nodes: int, tasks: int, threads: int) -> str:
     return f"{int(nodes)}x{int(tasks)}x{int(threads)}"
 
 
+def performance_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs that measure speed: those that record no spikes (validation runs record
+    them, which costs time), unless every run records spikes."""
+    recording = runs["record_spikes"].astype(str).str.lower() == "true" if "record_spikes" in runs else None
+    if recording is None or recording.all():
+        return runs
+    return runs[~recording]
+
+
 def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    ok = runs[runs["status"] == "ok"].copy()
+    ok = performance_runs(runs)
+    ok = ok[ok["status"] == "ok"].copy()
     ok["virtual_processes"] = ok["nodes"] * ok["tasks_per_node"] * ok["threads_per_task"]
     for col in METRICS:
         ok[col] = pd.to_numeric(ok[col], errors="coerce")

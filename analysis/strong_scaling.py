@@ -9,12 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.plots import save, strong_scaling_figure
-from analysis.scaling import strong_scaling_table
+from analysis.scaling import performance_runs, strong_scaling_table
 
 
 def describe(runs: pd.DataFrame) -> str:
     """Figure title: what was simulated, and which drive (every result must say it)."""
     ok = runs[runs["status"] == "ok"]
+    validation = int((ok["record_spikes"].astype(str).str.lower() == "true").sum()) if len(performance_runs(ok)) < len(ok) else 0
     src = ok if not ok.empty else runs
     parts = [f"campaign {src['campaign'].iloc[0]}" if not src.empty else "empty campaign"]
     if not src.empty:
@@ -22,7 +23,8 @@ def describe(runs: pd.DataFrame) -> str:
         t_model = ", ".join(f"{t:g}" for t in sorted(src["t_model_s"].unique()))
         parts.append(f"PD14, {drives} drive, {t_model} s model time")
     failed = int((runs["status"] != "ok").sum())
-    parts.append(f"{len(ok)} ok run(s)" + (f", {failed} failed (not shown)" if failed else ""))
+    parts.append(f"{len(ok) - validation} ok run(s)" + (f", {failed} failed (not shown)" if failed else "")
+                 + (f", {validation} validation run(s) not shown" if validation else ""))
     return " | ".join(parts)
 
 

@@ -155,3 +155,55 @@ def test_weak_scaling_campaign_grows_the_model_and_is_plotted(nest_python, confi
     assert list(table["n_scaling"]) == [0.01, 0.02] and table["weak_efficiency_mean"].iloc[0] == 1.0
     assert (out / "analysis" / "weak_scaling.png").stat().st_size > 10_000
     assert not (out / "analysis" / "strong_scaling.csv").exists()
+
+
+# PD14 at 5 % with 10 reference seeds: small enough for CI, large enough that the seed-to-seed
+# spread is narrower than what a 20 % weight error does (docs/validation.md).
+VALIDATION_MODEL = {"n_scaling": 0.05, "k_scaling": 0.05, "t_presim_ms": 200.0, "t_sim_ms": 500.0, "seeds": [1]}
+REFERENCE_SEEDS = list(range(11, 21))
+
+
+def test_validation_accepts_pd14_and_flags_weights_off_by_20_percent(nest_python, config_dir, tmp_path):
+    results = tmp_path / "results"
+    edit_yaml(config_dir / "model" / "tiny.yaml", **VALIDATION_MODEL)
+    write_yaml(config_dir / "model" / "wrong.yaml", {**yaml_of(config_dir / "model" / "tiny.yaml"),
+                                                       "weight_factor": 1.2})
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", axes={"nodes": [1], "tasks_per_node": [1],
+                                                             "threads_per_task": [2]},
+              validation={"reference_seeds": REFERENCE_SEEDS})
+    write_yaml(config_dir / "experiment" / "wrong.yaml", {**yaml_of(config_dir / "experiment" / "tiny.yaml"),
+                                                           "name": "wrong", "model": "wrong"})
+
+    proc = snakemake(config_dir, results)
+    assert jobs_run(proc, "simulate_reference") == 10 and jobs_run(proc, "validate_run") == 1
+    runs = pd.read_csv(results / "tiny" / "runs.csv").set_index("threads_per_task")
+    assert runs.loc[2, "validation"] == "not checked: performance run (no spikes recorded)"
+    assert runs.loc[1, "record_spikes"] and runs.loc[1, "validation"].startswith("valid"), runs.loc[1, "validation"]
+    # the scaling analysis leaves the validation run out
+    assert list(pd.read_csv(results / "tiny" / "analysis" / "strong_scaling.csv")["threads_per_task"]) == [2]
+    table = pd.read_csv(results / "tiny" / "analysis" / "validation.csv")
+    assert len(table) == 24 and set(table["statistic"]) == {"rate_hz", "cv_isi", "correlation"}
+    assert (results / "tiny" / "analysis" / "validation.png").stat().st_size > 10_000
+
+    # The same model with every recurrent weight 20 % too strong: the reference is reused.
+    proc = snakemake(config_dir, results, experiment="wrong")
+    assert jobs_run(proc, "simulate_reference") == 0 and jobs_run(proc, "reference_ensemble") == 0
+    wrong = pd.read_csv(results / "wrong" / "runs.csv").set_index("threads_per_task")
+    assert wrong.loc[1, "weight_factor"] == 1.2
+    assert wrong.loc[1, "validation"].startswith("invalid: "), wrong.loc[1, "validation"]
+    assert "invalid" in (results / "wrong" / "logs" / "validation_figure.log").read_text().lower()
+
+    # The HTML report: figures, tables and provenance of the campaign.
+    report = results / "wrong" / "report.html"
+    subprocess.run([str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+                    "--config", "experiment=wrong", f"config_dir={config_dir}", f"results_dir={results}",
+                    "--report", str(report)], check=True, capture_output=True, text=True, timeout=300)
+    html = report.read_text(errors="replace")
+    for item in ("validation.png", "strong_scaling.png", "runs.csv", "config_resolved.json"):
+        assert item in html, item
+
+
+def yaml_of(path):
+    import yaml
+
+    return yaml.safe_load(path.read_text())

@@ -105,8 +105,13 @@ def delay_matrix_ms() -> np.ndarray:
     return delay
 
 
-def derive(n_scaling: float, k_scaling: float, drive: str, thalamic_input: bool = False) -> Network:
-    """Derive the network at scale (n_scaling, k_scaling) with the given drive."""
+def derive(n_scaling: float, k_scaling: float, drive: str, thalamic_input: bool = False,
+           weight_factor: float = 1.0) -> Network:
+    """Derive the network at scale (n_scaling, k_scaling) with the given drive.
+
+    ``weight_factor`` multiplies every recurrent weight and nothing else (the DC
+    compensation keeps the correct weights). Anything but 1 is a deliberately wrong PD14:
+    it exists so that the validation can be shown to catch a wrong model."""
     if not 0.0 < n_scaling <= 1.0 or not 0.0 < k_scaling <= 1.0:
         raise ValueError(f"scales must lie in (0, 1], got n_scaling={n_scaling}, k_scaling={k_scaling}")
     if drive not in DRIVES:
@@ -158,7 +163,7 @@ def derive(n_scaling: float, k_scaling: float, drive: str, thalamic_input: bool 
         thalamic_input=bool(thalamic_input),
         num_neurons=np.round(full_n * n_scaling).astype(int),
         num_synapses=np.round(full_syn * n_scaling * k_scaling).astype(int),
-        weight_mean_pA=weight_pA,
+        weight_mean_pA=weight_pA * float(weight_factor),
         delay_mean_ms=delay_matrix_ms(),
         ext_indegree=ext_indegree,
         weight_ext_pA=float(psc_ext_pA),

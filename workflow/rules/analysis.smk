@@ -4,8 +4,10 @@ rule strong_scaling:
     input:
         runs=f"{RESULTS}/runs.csv",
     output:
-        table=f"{RESULTS}/analysis/strong_scaling.csv",
-        png=f"{RESULTS}/analysis/strong_scaling.png",
+        table=report(f"{RESULTS}/analysis/strong_scaling.csv", caption="../report/strong_scaling_table.rst",
+                     category="Scaling", labels={"figure": "strong scaling", "kind": "table"}),
+        png=report(f"{RESULTS}/analysis/strong_scaling.png", caption="../report/strong_scaling.rst",
+                   category="Scaling", labels={"figure": "strong scaling", "kind": "figure"}),
         pdf=f"{RESULTS}/analysis/strong_scaling.pdf",
     log:
         f"{RESULTS}/logs/strong_scaling.log",
@@ -27,8 +29,10 @@ rule weak_scaling:
     input:
         runs=f"{RESULTS}/runs.csv",
     output:
-        table=f"{RESULTS}/analysis/weak_scaling.csv",
-        png=f"{RESULTS}/analysis/weak_scaling.png",
+        table=report(f"{RESULTS}/analysis/weak_scaling.csv", caption="../report/weak_scaling_table.rst",
+                     category="Scaling", labels={"figure": "weak scaling", "kind": "table"}),
+        png=report(f"{RESULTS}/analysis/weak_scaling.png", caption="../report/weak_scaling.rst",
+                   category="Scaling", labels={"figure": "weak scaling", "kind": "figure"}),
         pdf=f"{RESULTS}/analysis/weak_scaling.pdf",
     log:
         f"{RESULTS}/logs/weak_scaling.log",
@@ -48,7 +52,8 @@ rule bennch_export:
     input:
         h5=f"{RESULTS}/campaign.h5",
     output:
-        csv=f"{RESULTS}/analysis/bennch.csv",
+        csv=report(f"{RESULTS}/analysis/bennch.csv", caption="../report/bennch.rst", category="Runs",
+                   labels={"table": "beNNch-plot export"}),
     log:
         f"{RESULTS}/logs/bennch_export.log",
     resources:

@@ -5,14 +5,16 @@ rule collect:
         plan=f"{RESULTS}/plan.csv",
         config=f"{RESULTS}/config_resolved.json",
         runs=lambda wildcards: run_files(),
+        checks=lambda wildcards: validation_files(),
     output:
         h5=f"{RESULTS}/campaign.h5",
-        csv=f"{RESULTS}/runs.csv",
+        csv=report(f"{RESULTS}/runs.csv", caption="../report/runs.rst", category="Runs", labels={"table": "runs"}),
     log:
         f"{RESULTS}/logs/collect.log",
     params:
         campaign=CAMPAIGN.name,
         runs_dir=lambda wildcards, input: str(Path(input.runs[0]).parent),
+        validation=f"--validation-dir {shlex.quote(f'{RESULTS}/validation')}" if VALIDATED else "",
     resources:
         mem_mb=2000,
         runtime=30,
@@ -21,4 +23,4 @@ rule collect:
     shell:
         WORKFLOW_PYTHON + " -m spikescale.store collect --campaign {params.campaign:q} --plan {input.plan:q}"
         " --runs-dir {params.runs_dir:q} --config {input.config:q} --out-h5 {output.h5:q}"
-        " --out-csv {output.csv:q} 2>&1 | tee {log:q}"
+        " --out-csv {output.csv:q} {params.validation} 2>&1 | tee {log:q}"

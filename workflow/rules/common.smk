@@ -15,7 +15,7 @@ for _path in (REPO / "workflow", REPO):
 
 from spikescale.config import load_campaign
 from spikescale.errors import ConfigError
-from spikescale.plan import plan_runs
+from spikescale.plan import plan_runs, reference_key, reference_runs
 from spikescale.resources import cores_requested, estimated_memory_mb, launch_command, slurm_resources
 from spikescale.software import missing_environment, python_command, setup_command
 
@@ -28,12 +28,17 @@ except ConfigError as exc:
 RUNS = {run.run_id: run for run in plan_runs(CAMPAIGN)}
 PLAN_DIGEST = hashlib.sha256(json.dumps([sorted(RUNS), CAMPAIGN.resolved()], sort_keys=True).encode()).hexdigest()
 RESULTS = f"{config.get('results_dir', 'results')}/{CAMPAIGN.name}"
+# Validation: the NEST reference ensemble lives outside the campaign, so that campaigns of
+# the same model share it and it is simulated once ('_' cannot start a campaign name).
+VALIDATED = "validation" in CAMPAIGN.experiment
+REFERENCE_RUNS = {run.run_id: run for run in reference_runs(CAMPAIGN)}
+REFERENCE = f"{config.get('results_dir', 'results')}/_reference/{reference_key(CAMPAIGN)}" if VALIDATED else None
 # The workflow's own interpreter runs collect and analysis; runs use their backend's.
 WORKFLOW_PYTHON = "env PYTHONPATH={} {}".format(
     shlex.quote(f"{REPO}:{REPO / 'workflow'}"), shlex.quote(sys.executable)
 ).replace("{", "{{").replace("}", "}}")
 
-for _backend in CAMPAIGN.experiment["backends"]:
+for _backend in sorted(set(CAMPAIGN.experiment["backends"]) | ({"nest"} if VALIDATED else set())):
     _missing = missing_environment(CAMPAIGN.software[_backend], _backend, REPO)
     if _missing:
         raise WorkflowError(_missing)
@@ -98,6 +103,15 @@ def run_files():
     return [f"{RESULTS}/runs/{run_id}.h5" for run_id in sorted(RUNS)]
 
 
+def validated_run_ids():
+    """Runs compared with the reference ensemble: those that record spikes."""
+    return sorted(run_id for run_id, run in RUNS.items() if run.record_spikes) if VALIDATED else []
+
+
+def validation_files():
+    return [f"{RESULTS}/validation/{run_id}.json" for run_id in validated_run_ids()]
+
+
 def campaign_outputs():
     # The run files are targets themselves: one that is missing (set aside, deleted, never
     # written) is redone even when campaign.h5 is already there, and collect then follows.
@@ -106,6 +120,8 @@ def campaign_outputs():
         outputs += [f"{RESULTS}/analysis/strong_scaling.csv", f"{RESULTS}/analysis/strong_scaling.png"]
     else:
         outputs += [f"{RESULTS}/analysis/weak_scaling.csv", f"{RESULTS}/analysis/weak_scaling.png"]
+    if VALIDATED:
+        outputs += [f"{RESULTS}/analysis/validation.csv", f"{RESULTS}/analysis/validation.png"]
     return outputs
 
 

@@ -3,7 +3,8 @@ rule plan:
     resolved configuration. Re-written only when the plan or configuration changes."""
     output:
         plan=f"{RESULTS}/plan.csv",
-        config=f"{RESULTS}/config_resolved.json",
+        config=report(f"{RESULTS}/config_resolved.json", caption="../report/config.rst", category="Provenance",
+                      labels={"file": "resolved configuration"}),
     params:
         # a digest, not the table: Snakemake stores it to notice a changed plan
         digest=PLAN_DIGEST,

@@ -150,6 +150,8 @@ def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike =
     schema = load_schema("experiment")
     problems = _schema_problems(exp, schema, exp_label)
     exp = _fill_defaults(exp, schema)
+    if isinstance(exp.get("validation"), dict):
+        exp["validation"] = _fill_defaults(exp["validation"], schema["properties"]["validation"])
 
     # Check the other parts too, so that one run of the checks reports every problem.
     parts, files = {}, {"experiment": exp_label}
@@ -247,6 +249,7 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
         if abs(steps - round(steps)) > 1e-6:
             problems.append(ConfigProblem(f_model, key, value, f"must be a whole number of steps of dt_ms = {dt}"))
 
+    problems += validation_problems(c)
     if exp["scaling"] == "weak" and "weak_scaling" not in exp:
         problems.append(ConfigProblem(f_exp, "weak_scaling", None, "required when scaling is 'weak'"))
     if exp["scaling"] == "strong" and "weak_scaling" in exp:
@@ -280,6 +283,32 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
                     f"NEST stores at most 134,217,726 connections per virtual process; PD14 at n_scaling={n_scaling:g}, "
                     f"k_scaling={k_scaling:g} has {net.connections_total():,} connections and needs >= {need} virtual "
                     f"processes (nodes x tasks x threads), this shape has {vps}"))
+    return problems
+
+
+def validation_problems(c: Campaign) -> list[ConfigProblem]:
+    """The validation runs and the NEST reference ensemble must be runnable here."""
+    from models.pd14 import derived
+
+    if "validation" not in c.experiment:
+        return []
+    exp, model, machine = c.experiment, c.model, c.machine
+    f_exp = c.files["experiment"]
+    threads = exp["validation"]["threads_per_task"]
+    problems = []
+    if "nest" not in c.software:
+        problems.append(ConfigProblem(c.files["software"], "nest", None,
+                                      f"validation (in {f_exp}) needs NEST for its reference ensemble: add a 'nest' entry"))
+    if threads > machine["cores_per_node"] and not machine["allow_oversubscription"]:
+        problems.append(ConfigProblem(f_exp, "validation.threads_per_task", threads,
+                                      f"exceeds cores_per_node = {machine['cores_per_node']} of machine "
+                                      f"{machine['name']!r} ({c.files['machine']})"))
+    net = derived.derive(model["n_scaling"], model["k_scaling"], model["drive"], model["thalamic_input"])
+    need = derived.min_virtual_processes_nest(net)
+    if threads < need:
+        problems.append(ConfigProblem(f_exp, "validation.threads_per_task", threads,
+                                      f"the NEST reference of PD14 at n_scaling={model['n_scaling']:g} needs >= {need} "
+                                      "virtual processes (one task, so threads)"))
     return problems
 
 

@@ -41,6 +41,9 @@ class Run:
     nodes: int
     tasks_per_node: int
     threads_per_task: int
+    # A deliberately wrong model (models.pd14.derived.derive). Left out of the spec and the
+    # id while it is 1, so that the ids and specs of correct runs never change.
+    weight_factor: float = 1.0
 
     @property
     def ranks(self) -> int:
@@ -51,7 +54,10 @@ class Run:
         return self.ranks * self.threads_per_task
 
     def spec(self) -> dict:
-        return asdict(self)
+        spec = asdict(self)
+        if spec["weight_factor"] == 1.0:
+            del spec["weight_factor"]
+        return spec
 
     def spec_json(self) -> str:
         return json.dumps(self.spec(), sort_keys=True)
@@ -83,25 +89,63 @@ def model_for_shape(experiment: dict, model: dict, shape: tuple[int, int, int]) 
     return round(float(rule["n_scaling_per_unit"]) * units, 12), float(model["k_scaling"])
 
 
+def _make_run(c: Campaign, campaign: str, backend: str, shape: tuple[int, int, int], n_scaling: float,
+              k_scaling: float, seed: int, repetition: int, record_spikes: bool, weight_factor: float) -> Run:
+    params = {k: c.model[k] for k in MODEL_KEYS}
+    params.update(n_scaling=n_scaling, k_scaling=k_scaling, backend=backend, machine=c.machine["name"],
+                  seed=int(seed), repetition=repetition, nodes=shape[0], tasks_per_node=shape[1],
+                  threads_per_task=shape[2], record_spikes=record_spikes)
+    for key in ("t_presim_ms", "t_sim_ms", "dt_ms"):
+        params[key] = float(params[key])
+    if weight_factor != 1.0:
+        params["weight_factor"] = float(weight_factor)
+    return Run(run_id=make_run_id(params), campaign=campaign, **params)
+
+
 def plan_runs(c: Campaign) -> list[Run]:
-    """The campaign's runs, ordered by backend, resources, seed, repetition."""
+    """The campaign's runs, ordered by backend, resources, seed, repetition; then its
+    validation runs (spikes recorded) if the experiment asks for validation and the
+    model's own runs do not record spikes already."""
     runs = []
     exp, model = c.experiment, c.model
+    weight_factor = float(model.get("weight_factor", 1.0))
     for backend in exp["backends"]:
         for shape in resource_shapes(exp):
             n_scaling, k_scaling = model_for_shape(exp, model, shape)
             for seed in model["seeds"]:
                 for rep in range(exp["repetitions"]):
-                    params = {k: model[k] for k in MODEL_KEYS}
-                    params.update(n_scaling=n_scaling, k_scaling=k_scaling, backend=backend,
-                                  machine=c.machine["name"], seed=int(seed), repetition=rep,
-                                  nodes=shape[0], tasks_per_node=shape[1], threads_per_task=shape[2])
-                    for key in ("t_presim_ms", "t_sim_ms", "dt_ms"):
-                        params[key] = float(params[key])
-                    runs.append(Run(run_id=make_run_id(params), campaign=c.name, **params))
+                    runs.append(_make_run(c, c.name, backend, shape, n_scaling, k_scaling, seed, rep,
+                                          bool(model["record_spikes"]), weight_factor))
+    if "validation" in exp and not model["record_spikes"]:
+        shape = (1, 1, exp["validation"]["threads_per_task"])
+        for backend in exp["backends"]:
+            for seed in model["seeds"]:
+                runs.append(_make_run(c, c.name, backend, shape, float(model["n_scaling"]),
+                                      float(model["k_scaling"]), seed, 0, True, weight_factor))
     ids = [r.run_id for r in runs]
     assert len(set(ids)) == len(ids), "run ids must be unique"
     return runs
+
+
+def reference_key(c: Campaign) -> str:
+    """Name of the NEST reference ensemble of a validated campaign: the model (never its
+    deliberate errors), the reference seeds, the shape and the machine. Campaigns that
+    agree on these share one ensemble, computed once."""
+    v, m = c.experiment["validation"], c.model
+    params = {k: m[k] for k in MODEL_KEYS if k != "record_spikes"}
+    params.update(seeds=sorted(v["reference_seeds"]), threads_per_task=v["threads_per_task"],
+                  machine=c.machine["name"])
+    digest = hashlib.sha256(canonical(params).encode()).hexdigest()[:10]
+    return f"pd14-n{float(m['n_scaling']):g}-k{float(m['k_scaling']):g}-{m['drive']}-{digest}"
+
+
+def reference_runs(c: Campaign) -> list[Run]:
+    """The NEST runs of the reference ensemble (spikes recorded, correct model)."""
+    if "validation" not in c.experiment:
+        return []
+    v, m = c.experiment["validation"], c.model
+    return [_make_run(c, "reference", "nest", (1, 1, v["threads_per_task"]), float(m["n_scaling"]),
+                      float(m["k_scaling"]), seed, 0, True, 1.0) for seed in v["reference_seeds"]]
 
 
 def write_plan_csv(runs: list[Run], path) -> None:

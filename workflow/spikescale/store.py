@@ -40,6 +40,8 @@ RUNS_CSV_COLUMNS = (
     "energy_kind", "energy_unavailable", "energy_construct_j", "energy_presim_j", "idle_power_w", "energy_sim_net_j",
     # energy SLURM accounted for the run's job step (sacct; whole step, not phase-resolved)
     "energy_job_j", "energy_job_source",
+    # 1 for PD14; anything else is a deliberately wrong model (validation must flag it)
+    "weight_factor",
     # over MPI ranks (the run-level figure is the maximum: a run is as slow as its slowest rank)
     "n_ranks", "t_sim_s_rank_min", "t_sim_s_rank_mean", "t_sim_s_rank_max", "imbalance_sim",
     "mem_peak_mb_rank_min", "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max",
@@ -93,6 +95,7 @@ def row_from_summary(s: dict, path: Path) -> dict:
         "slurm_array_task_id": str(s.get("allocation.slurm_array_task_id", "")),
         "slurm_step_id": str(s.get("allocation.slurm_step_id", "")),
         "nodes_used": str(s.get("allocation.nodes_used", "")),
+        "weight_factor": float(s.get("spec.weight_factor", 1.0)),
     }
     for key in SUMMARY_COLUMNS:
         row[key] = _blank(s.get(f"summary.{key}"))
@@ -111,8 +114,25 @@ def _write_columns(group: h5py.Group, frame: pd.DataFrame) -> None:
             group.create_dataset(column, data=values.astype(str).to_numpy(dtype=object), dtype=h5py.string_dtype())
 
 
+def validation_verdicts(validation_dir: Path | None, rows: list[dict]) -> list[str]:
+    """runs.csv's validation column: the verdict of analysis/validation.py for runs that
+    recorded spikes, otherwise why the run was not checked."""
+    out = []
+    for row in rows:
+        check = validation_dir / f"{row['run_id']}.json" if validation_dir else None
+        if check is not None and check.is_file():
+            out.append(json.loads(check.read_text())["verdict"])
+        elif not row["record_spikes"]:
+            out.append("not checked: performance run (no spikes recorded)")
+        elif validation_dir is None:
+            out.append("not checked: the experiment has no validation section")
+        else:
+            out.append(f"not checked: no result in {check}")
+    return out
+
+
 def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: Path,
-            resolved_config: dict | None = None) -> pd.DataFrame:
+            resolved_config: dict | None = None, validation_dir: Path | None = None) -> pd.DataFrame:
     """Merge run files into campaign.h5 (summary table + a copy of every record) and
     runs.csv. A file that is not a complete run record is set aside with a message and
     never merged. Writes both outputs atomically; running it twice gives the same content."""
@@ -132,6 +152,8 @@ def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: P
         rows.append(row)
         paths[row["run_id"]] = path
 
+    for row, verdict in zip(rows, validation_verdicts(validation_dir, rows)):
+        row["validation"] = verdict
     machine = (resolved_config or {}).get("machine")
     for row, (energy_j, source) in zip(rows, accounted_energy(rows, machine)):
         row["energy_job_j"], row["energy_job_source"] = energy_j, source
@@ -254,11 +276,12 @@ def main(argv=None) -> int:
     c.add_argument("--config", type=Path, help="resolved campaign configuration (JSON) to store")
     c.add_argument("--out-h5", required=True, type=Path)
     c.add_argument("--out-csv", required=True, type=Path)
+    c.add_argument("--validation-dir", type=Path, help="results of analysis.validation check, <run_id>.json")
     args = parser.parse_args(argv)
     plan = pd.read_csv(args.plan)
     files = [args.runs_dir / f"{run_id}.h5" for run_id in plan["run_id"]]
     resolved = json.loads(args.config.read_text()) if args.config else None
-    collect(files, args.campaign, args.out_h5, args.out_csv, resolved)
+    collect(files, args.campaign, args.out_h5, args.out_csv, resolved, args.validation_dir)
     return 0
 
 

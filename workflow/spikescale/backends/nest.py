@@ -17,7 +17,8 @@ class NestBackend:
         self.run = run
         self.nest = None
         self.handles = None
-        self.network = derived.derive(run["n_scaling"], run["k_scaling"], run["drive"], run["thalamic_input"])
+        self.network = derived.derive(run["n_scaling"], run["k_scaling"], run["drive"], run["thalamic_input"],
+                                      run.get("weight_factor", 1.0))
 
     def import_simulator(self) -> None:
         import nest  # imported here so that its start-up counts as set-up time
