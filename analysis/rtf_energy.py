@@ -59,7 +59,7 @@ def rtf_energy_table(runs: pd.DataFrame) -> pd.DataFrame:
     ok["emulated"] = is_emulated(ok)
     ok["esyn_uj"] = pd.to_numeric(ok["esyn_uj"], errors="coerce") if "esyn_uj" in ok else np.nan
     for col in TEXT_COLUMNS:
-        ok[col] = ok[col].fillna("").astype(str) if col in ok else ""
+        ok[col] = ok[col].astype(object).fillna("").astype(str) if col in ok else ""  # all empty: read as NaN
     if ok.empty:
         return pd.DataFrame(columns=COLUMNS)
     rows = []

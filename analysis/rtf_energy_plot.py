@@ -126,7 +126,7 @@ def rtf_energy_figure(table: pd.DataFrame, title: str, community: tuple[Communit
     ax.set_yscale("log")
     ax.set_xlim(min(positive) / 2, max(positive) * 2)
     ax.set_ylabel("energy per synaptic event E_syn (\u00b5J)")
-    ax.set_title("real-time factor and energy per synaptic event, simulation phase")
+    ax.set_title("simulation phase: energy per synaptic event over real-time factor", fontsize=9)
     ax.tick_params(labelbottom=False)
     ax.text(1.0, 0.99, "faster \u2190  real time  \u2192 slower", transform=blended_transform_factory(
         ax.transData, ax.transAxes), ha="center", va="top", fontsize=7, color="0.3",
