@@ -22,6 +22,7 @@ localrules:
     collect,
     strong_scaling,
     weak_scaling,
+    rtf_energy,
     bennch_export,
 
 
