@@ -166,8 +166,9 @@ def _key(key, community, handles, table: pd.DataFrame) -> None:
     if scaled:
         scales = ", ".join(scale_text(n, k) for n, k in scaled)
         notes.append(f"Our points at {scales} are not comparable in absolute terms with the full-scale "
-                     "published ones: a smaller network has fewer synapses per core, different firing rates "
-                     "and relatively more fixed cost. Compare shapes and backends with each other.")
+                     "published ones: a down-scaled PD14 has fewer neurons and synapses, other firing rates, "
+                     "and fixed costs weigh more per synaptic event. Compare our shapes and backends with "
+                     "each other.")
     notes.append("Error bars: one standard deviation over seeds and repetitions. Labels at our points: "
                  "nodes x tasks per node x threads per task.")
     key.text(0.0, 0.0, "\n".join(textwrap.fill(n, 78) for n in notes), transform=key.transAxes, fontsize=7,
