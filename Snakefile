@@ -27,6 +27,7 @@ localrules:
     collect,
     strong_scaling,
     weak_scaling,
+    rtf_energy,
     bennch_export,
     reference_ensemble,
     validate_run,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import style
-from analysis.scaling import PHASE_COLUMNS, shape_label
+from analysis.scaling import MODEL, PHASE_COLUMNS, shape_label
 
 
 def _nan_to_zero(values) -> np.ndarray:
@@ -43,18 +43,40 @@ def _twin_legend(ax, twin, loc: str) -> None:
     ax.legend(handles[::-1] + h2, names[::-1] + n2, fontsize=7, loc=loc)
 
 
+def _series_names(table: pd.DataFrame) -> dict[tuple, str]:
+    """A name per scaling series (backend, model size, drive): the backend, plus the size and
+    drive where the table has more than one of them."""
+    show = [col for col in ("n_scaling", "k_scaling", "drive") if table[col].nunique() > 1]
+    names = {}
+    for key, _ in table.groupby(MODEL, sort=False):
+        values = dict(zip(MODEL, key, strict=True))
+        extra = [f"{'N' if c == 'n_scaling' else 'K'} x{values[c]:g}" if c != "drive" else f"{values[c]} drive"
+                 for c in show]
+        names[key] = ", ".join([str(values["backend"]), *extra])
+    return names
+
+
+RTF_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
 def strong_scaling_figure(table: pd.DataFrame, title: str):
     """Three panels: (a) mean phase times, stacked, with the RTF on a second axis;
     (b) speedup against virtual processes with the ideal line; (c) parallel efficiency.
-    Error bars are one standard deviation over seeds and repetitions."""
+    Error bars are one standard deviation over seeds and repetitions. With several backends
+    (or model sizes, drives) in one campaign, each is a series of its own: its bars side by
+    side in (a) with its own RTF line (marker filled in its colour), and its own line in (b)
+    and (c), each against its own base and ideal."""
     style.apply()
     fig, (ax_t, ax_s, ax_e) = plt.subplots(1, 3, figsize=(12, 4), gridspec_kw={"width_ratios": [1.4, 1, 1]})
     if table.empty:
         return _no_runs(fig, (ax_t, ax_s, ax_e), title)
 
+    table = table.reset_index(drop=True)  # row i is bar i
     x = np.arange(len(table))
-    several = table["backend"].nunique() > 1 or table["n_scaling"].nunique() > 1
-    labels = [("{} s{:g}\n".format(r.backend, r.n_scaling) if several else "")
+    names = _series_names(table)
+    several = len(names) > 1
+    colors = {key: style.TOL_BRIGHT[i % len(style.TOL_BRIGHT)] for i, key in enumerate(names)}
+    labels = [(f"{names[tuple(getattr(r, c) for c in MODEL)]}\n" if several else "")
               + shape_label(r.nodes, r.tasks_per_node, r.threads_per_task) for r in table.itertuples()]
     bottom = _phase_bars(ax_t, table, x)
     ax_t.errorbar(x, table["t_sim_s_mean"] + bottom - _nan_to_zero(table["t_sim_s_mean"]),
@@ -62,25 +84,31 @@ def strong_scaling_figure(table: pd.DataFrame, title: str):
     ax_t.set_xticks(x, labels)
     ax_t.set_xlabel("nodes x tasks per node x threads per task")
     ax_rtf = ax_t.twinx()
-    ax_rtf.errorbar(x, table["rtf_mean"], yerr=_nan_to_zero(table["rtf_sd"]), color="black", marker="o",
-                    lw=1.2, capsize=3, label="real-time factor")
+    for i, (key, group) in enumerate(table.groupby(MODEL, sort=False)):
+        where = x[group.index.to_numpy()]
+        if several and where[0] > 0:
+            ax_t.axvline(where[0] - 0.5, color="0.5", lw=0.8, ls=":")
+        ax_rtf.errorbar(where, group["rtf_mean"], yerr=_nan_to_zero(group["rtf_sd"]), color="black",
+                        marker=RTF_MARKERS[i % len(RTF_MARKERS)], mfc=colors[key] if several else "black",
+                        mec="black", ms=7, lw=1.2, capsize=3,
+                        label="real-time factor" + (f": {names[key]}" if several else ""))
     ax_rtf.set_ylabel("real-time factor (wall-clock s / model s)")
     ax_rtf.set_ylim(bottom=0)
     ax_rtf.grid(False)
     _twin_legend(ax_t, ax_rtf, "upper right")
 
-    for i, ((backend, n_scaling), group) in enumerate(table.groupby(["backend", "n_scaling"], sort=True)):
-        color = style.TOL_BRIGHT[i % len(style.TOL_BRIGHT)]
-        name = f"{backend}, n_scaling {n_scaling:g}"
+    ideal = set()
+    for key, group in table.groupby(MODEL, sort=False):
         vp = group["virtual_processes"].to_numpy()
-        ax_s.errorbar(vp, group["speedup_mean"], yerr=_nan_to_zero(group["speedup_sd"]), marker="o",
-                      color=color, capsize=3, label=name)
-        ax_e.errorbar(vp, group["efficiency_mean"], yerr=_nan_to_zero(group["efficiency_sd"]), marker="o",
-                      color=color, capsize=3, label=name)
-    vps = np.unique(table["virtual_processes"].to_numpy())
-    base = vps.min()
-    ax_s.plot(vps, vps / base, ls="--", color="grey", label="ideal")
+        for ax, metric in ((ax_s, "speedup"), (ax_e, "efficiency")):
+            ax.errorbar(vp, group[f"{metric}_mean"], yerr=_nan_to_zero(group[f"{metric}_sd"]), marker="o",
+                        color=colors[key], capsize=3, label=names[key])
+        ideal.add(tuple(sorted(int(v) for v in np.unique(vp))))
+    for i, series_vps in enumerate(sorted(ideal)):  # each series against its own base
+        ideal_vps = np.array(series_vps)
+        ax_s.plot(ideal_vps, ideal_vps / ideal_vps[0], ls="--", color="grey", label="ideal" if i == 0 else "_ideal")
     ax_e.axhline(1.0, ls="--", color="grey", label="ideal")
+    vps = np.unique(table["virtual_processes"].to_numpy())
     for ax, name, ylabel in ((ax_s, "(b) speedup of the simulation phase", "speedup (1)"),
                              (ax_e, "(c) parallel efficiency", "efficiency (1)")):
         ax.set_xscale("log", base=2)

@@ -89,3 +89,48 @@ def test_weak_scaling_efficiency_on_known_numbers(tmp_path):
     assert t.loc[1, "rate_mean_hz_mean"] == pytest.approx(3.1) and t.loc[2, "rate_mean_hz_mean"] == 2.5
     save(weak_scaling_figure(weak_scaling_table(runs), "test"), tmp_path / "weak.png", tmp_path / "weak.pdf")
     assert (tmp_path / "weak.png").stat().st_size > 10_000 and (tmp_path / "weak.pdf").exists()
+
+
+def test_strong_scaling_figure_shows_each_backend_as_its_own_series(tmp_path):
+    from analysis.plots import save, strong_scaling_figure
+
+    runs = pd.concat([
+        runs_frame([{"threads_per_task": t, "t_sim_s": 8.0 / t, "rtf": 8.0 / t, "seed": s} for t in (1, 2, 4)
+                    for s in (1, 2)]),
+        runs_frame([{"backend": "genn", "threads_per_task": t, "t_sim_s": 1.0 / t, "rtf": 1.0 / t, "seed": s}
+                    for t in (2, 4) for s in (1, 2)]),
+    ])
+    table = strong_scaling_table(runs)
+    fig = strong_scaling_figure(table, "two backends")
+    ax_t, ax_s, ax_e, ax_rtf = fig.axes
+    assert [t.get_text() for t in ax_t.get_xticklabels()] == ["genn\n1x1x2", "genn\n1x1x4", "nest\n1x1x1",
+                                                              "nest\n1x1x2", "nest\n1x1x4"]
+    # one RTF line per backend over its own bars only, never joined across backends
+    rtf = {c.get_label(): c.lines[0] for c in ax_rtf.containers}
+    assert sorted(rtf) == ["real-time factor: genn", "real-time factor: nest"]
+    assert list(rtf["real-time factor: genn"].get_xdata()) == [0, 1]
+    assert list(rtf["real-time factor: genn"].get_ydata()) == [0.5, 0.25]
+    assert list(rtf["real-time factor: nest"].get_xdata()) == [2, 3, 4]
+    assert rtf["real-time factor: genn"].get_markerfacecolor() != rtf["real-time factor: nest"].get_markerfacecolor()
+    # speedup and efficiency: a line and a colour per backend, each against its own base
+    for ax in (ax_s, ax_e):
+        lines = {c.get_label(): c.lines[0] for c in ax.containers}
+        assert sorted(lines) == ["genn", "nest"]
+        assert lines["genn"].get_color() != lines["nest"].get_color()
+        assert list(lines["genn"].get_xdata()) == [2, 4] and list(lines["nest"].get_xdata()) == [1, 2, 4]
+    speedup = {c.get_label(): c.lines[0] for c in ax_s.containers}
+    assert list(speedup["genn"].get_ydata()) == [1.0, 2.0] and list(speedup["nest"].get_ydata()) == [1.0, 2.0, 4.0]
+    ideals = sorted(tuple(line.get_xdata()) for line in ax_s.get_lines() if line.get_linestyle() == "--")
+    assert ideals == [(1, 2, 4), (2, 4)]
+    save(fig, tmp_path / "strong.png")
+    assert (tmp_path / "strong.png").stat().st_size > 10_000
+
+
+def test_strong_scaling_figure_one_backend_keeps_plain_labels():
+    from analysis.plots import strong_scaling_figure
+
+    runs = runs_frame([{"threads_per_task": t, "t_sim_s": 8.0 / t, "rtf": 8.0 / t} for t in (1, 2)])
+    ax_t, ax_s, _, ax_rtf = strong_scaling_figure(strong_scaling_table(runs), "one").axes
+    assert [t.get_text() for t in ax_t.get_xticklabels()] == ["1x1x1", "1x1x2"]
+    assert [c.get_label() for c in ax_rtf.containers] == ["real-time factor"]
+    assert [c.get_label() for c in ax_s.containers] == ["nest"]

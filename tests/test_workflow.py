@@ -36,10 +36,14 @@ def test_campaign_end_to_end_then_nothing_then_only_new_seed(nest_python, config
     assert (runs["n_synapses"] == derived.derive(0.02, 0.02, "poisson").n_synapses).all()
     assert sorted(runs["threads_per_task"]) == [1, 1, 2, 2] and sorted(runs["seed"]) == [1, 1, 2, 2]
     for name in ("campaign.h5", "plan.csv", "config_resolved.json", "analysis/strong_scaling.csv",
-                 "analysis/strong_scaling.png", "analysis/strong_scaling.pdf"):
+                 "analysis/strong_scaling.png", "analysis/strong_scaling.pdf", "analysis/rtf_energy.png",
+                 "analysis/rtf_energy.pdf"):
         assert (out / name).stat().st_size > 0, name
     table = pd.read_csv(out / "analysis" / "strong_scaling.csv")
     assert list(table["threads_per_task"]) == [1, 2] and list(table["n_runs"]) == [2, 2]
+    points = pd.read_csv(out / "analysis" / "rtf_energy.csv")
+    assert list(points["shape"]) == ["1x1x1", "1x1x2"] and list(points["n_runs"]) == [2, 2]
+    assert list(points["rtf_mean"]) == pytest.approx(list(table["rtf_mean"]))
     # the same campaign in beNNch-plot's columns, its timers from NEST's kernel
     from analysis.bennch_export import COLUMNS
     from spikescale.store import load_kernel_timers

@@ -46,6 +46,30 @@ rule weak_scaling:
         " --png {output.png:q} --pdf {output.pdf:q} 2>&1 | tee {log:q}"
 
 
+rule rtf_energy:
+    """Real-time factor against energy per synaptic event, beside the community's published
+    full-scale results; runs whose energy is unavailable are shown at their RTF with the
+    reason (docs/analysis.md)."""
+    input:
+        runs=f"{RESULTS}/runs.csv",
+    output:
+        table=report(f"{RESULTS}/analysis/rtf_energy.csv", caption="../report/rtf_energy_table.rst",
+                     category="Energy", labels={"figure": "RTF vs energy", "kind": "table"}),
+        png=report(f"{RESULTS}/analysis/rtf_energy.png", caption="../report/rtf_energy.rst",
+                   category="Energy", labels={"figure": "RTF vs energy", "kind": "figure"}),
+        pdf=f"{RESULTS}/analysis/rtf_energy.pdf",
+    log:
+        f"{RESULTS}/logs/rtf_energy.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/workflow.yaml"
+    shell:
+        f"{WORKFLOW_PYTHON} -m analysis.rtf_energy --runs {{input.runs:q}} --table {{output.table:q}}"
+        " --png {output.png:q} --pdf {output.pdf:q} 2>&1 | tee {log:q}"
+
+
 rule bennch_export:
     """The campaign in beNNch-plot's CSV columns (time_simulate, time_construction_create,
     ...), so that beNNch-plot can plot it; the mapping is in docs/analysis.md."""

@@ -120,6 +120,7 @@ def campaign_outputs():
         outputs += [f"{RESULTS}/analysis/strong_scaling.csv", f"{RESULTS}/analysis/strong_scaling.png"]
     else:
         outputs += [f"{RESULTS}/analysis/weak_scaling.csv", f"{RESULTS}/analysis/weak_scaling.png"]
+    outputs += [f"{RESULTS}/analysis/rtf_energy.csv", f"{RESULTS}/analysis/rtf_energy.png"]
     if VALIDATED:
         outputs += [f"{RESULTS}/analysis/validation.csv", f"{RESULTS}/analysis/validation.png"]
     return outputs
