@@ -43,7 +43,9 @@ def test_collect_writes_one_row_per_run(run_dir, tmp_path):
     assert failed["t_sim_s"].isna().all()  # empty, not zero
     assert (csv["platform"] == "cpu").all() and (~csv["emulated"]).all()
     assert (csv["energy_source"].str.startswith("unavailable:")).all()
-    assert csv["validation"].isna().all()
+    expected = csv["record_spikes"].map({True: "not checked: the experiment has no validation section",
+                                          False: "not checked: performance run (no spikes recorded)"})
+    assert (csv["validation"] == expected).all() and csv["record_spikes"].nunique() == 2
     assert (csv["t_model_s"] == 0.2).all()
     assert csv["file_sha256"].str.len().eq(64).all()
     assert len(frame) == 3
