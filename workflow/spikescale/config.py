@@ -20,7 +20,7 @@ from spikescale.errors import ConfigError, ConfigProblem
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 PARTS = ("model", "machine", "software")
-BACKENDS = ("nest",)
+BACKENDS = ("nest", "brian2")
 # Keys every schema error message can lean on to say what is allowed.
 _TYPE_NAMES = {"integer": "a whole number", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping"}

@@ -1,6 +1,7 @@
 """Run one run in phases and write its record: ``python -m spikescale.harness``.
 
-Phases: setup, create, connect, presimulate, simulate, collect. Each phase starts after a
+Phases: setup, create, connect, [compile, load], presimulate, simulate, collect (compile and
+load only for backends that generate code: Brian2). Each phase starts after a
 barrier on all ranks and records its wall time and memory; the backend's kernel timers are
 kept per phase (NEST resets them at each Simulate, so the presimulation stays apart from
 the simulation). A run that raises (or gets SIGTERM between simulator calls) still writes
@@ -34,7 +35,7 @@ from spikescale.energy.summary import energy_summary  # noqa: E402
 from spikescale.backends import get_backend  # noqa: E402
 from spikescale.record import iso, write_record  # noqa: E402
 
-PHASES = ("setup", "create", "connect", "presimulate", "simulate", "collect")
+PHASES = ("setup", "create", "connect", "compile", "load", "presimulate", "simulate", "collect")
 
 
 class Terminated(Exception):
@@ -146,6 +147,13 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
             backend.create()
         with phases.phase("connect"):
             backend.connect()
+        if hasattr(backend, "compile"):
+            # Code-generating backends (Brian2): code generation and compilation, then the
+            # program's start (loading its arrays, initial state); NEST has neither phase.
+            with phases.phase("compile"):
+                backend.compile()
+            with phases.phase("load"):
+                backend.load()
         timers = {"construction": backend.kernel_timers()}
         if spec["t_presim_ms"] > 0:
             with phases.phase("presimulate"):
@@ -323,7 +331,8 @@ def build_record(spec, context, gathered, status, error, error_type, failed_phas
     return record
 
 
-PHASE_COLUMNS = (("setup", "setup"), ("create", "create"), ("connect", "connect"), ("presimulate", "presim"),
+PHASE_COLUMNS = (("setup", "setup"), ("create", "create"), ("connect", "connect"), ("compile", "compile"),
+                 ("load", "load"), ("presimulate", "presim"),
                  ("simulate", "sim"), ("collect", "collect"))
 
 

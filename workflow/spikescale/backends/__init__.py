@@ -7,9 +7,9 @@ never does either.
 
 from __future__ import annotations
 
-BACKENDS = ("nest",)
+BACKENDS = ("nest", "brian2")
 # backend -> (platform it runs on, whether that platform is emulated in software)
-BACKEND_PLATFORMS = {"nest": ("cpu", False)}
+BACKEND_PLATFORMS = {"nest": ("cpu", False), "brian2": ("cpu", False)}
 
 
 def get_backend(name: str, run: dict):
@@ -17,4 +17,8 @@ def get_backend(name: str, run: dict):
         from spikescale.backends.nest import NestBackend
 
         return NestBackend(run)
+    if name == "brian2":
+        from spikescale.backends.brian2 import Brian2Backend
+
+        return Brian2Backend(run)
     raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")

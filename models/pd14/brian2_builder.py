@@ -1,0 +1,212 @@
+"""PD14 on Brian2: build the network described by ``models.pd14.derived.Network``.
+
+The same model as ``nest_builder`` from the same parameters (``params`` and ``derive()``),
+written for Brian2's standalone devices (cpp_standalone, and GeNN through brian2genn):
+
+- iaf_psc_exp: a linear membrane driven by an exponentially decaying synaptic current,
+  integrated exactly (``method='exact'``: the propagator matrix, as NEST does), V clamped at
+  V_reset for t_ref after a spike. NEST keeps two currents (excitatory, inhibitory) with
+  the same time constant; being linear, their sum is one current here, with the same V.
+- Connectivity drawn here with numpy (``draw_projection``): for every [target, source] pair
+  the fixed total number of synapses of ``derive()``, sources and targets drawn uniformly
+  with replacement (multapses and autapses allowed), weights normal with sd 10 % of the
+  mean and redrawn to keep their sign, delays normal with sd half the mean, redrawn to be
+  >= half a step and rounded to the grid as NEST does (so at least one step).
+- Drive: Poisson (a Poisson-distributed number of background spikes per neuron and step,
+  rate K_ext x 8 Hz, each adding the external PSC: what NEST's poisson_generator sends) or
+  DC (a constant current I_e); the K-scaling DC term is I_e as well.
+- Optional thalamic input: a PoissonGroup of 902 sources, active for 10 ms from 700 ms.
+
+Everything random is drawn from one seed: numpy's generator for the network, Brian2's
+``seed()`` for what happens at run time. Brian2 and NEST draw different numbers from the
+same seed; the ensembles, not single runs, are comparable. See docs/brian2.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.pd14 import params as P
+from models.pd14.derived import Network
+
+# iaf_psc_exp; I_e is the DC input (drive and K-scaling compensation), rate_ext the total
+# Poisson background rate (0 with DC drive), both per neuron.
+EQUATIONS = """
+dV/dt = (E_L - V) / tau_m + (I_syn + I_e) / C_m : volt (unless refractory)
+dI_syn/dt = -I_syn / tau_syn : amp
+I_e : amp (constant)
+rate_ext : Hz (constant)
+"""
+
+
+@dataclass
+class Brian2Network:
+    """Handles to what the builder created. Neuron k of population p is neuron
+    ``offsets[p] + k`` of the one NeuronGroup."""
+
+    neurons: object
+    offsets: np.ndarray
+    objects: list = field(default_factory=list)  # everything to add to the Network
+    recurrent: list = field(default_factory=list)  # Synapses objects of the recurrent connections
+    spike_monitor: object = None  # records every spike (validation runs)
+    spike_counter: object = None  # counts spikes of the simulation phase only (performance runs)
+    n_recurrent: int = 0  # recurrent synapses drawn
+
+
+def population_offsets(net: Network) -> np.ndarray:
+    """Index of each population's first neuron in the one NeuronGroup."""
+    return np.concatenate([[0], np.cumsum(net.num_neurons)[:-1]]).astype(np.int64)
+
+
+def _normal_redrawn(rng, mean: float, sd: float, n: int, lo: float, hi: float) -> np.ndarray:
+    """n values of N(mean, sd), each outside [lo, hi] drawn again (NEST's math.redraw)."""
+    values = rng.normal(mean, sd, n)
+    bad = (values < lo) | (values > hi)
+    while bad.any():
+        values[bad] = rng.normal(mean, sd, int(bad.sum()))
+        bad = (values < lo) | (values > hi)
+    return values
+
+
+def draw_delays_ms(rng, mean_ms: float, rel_std: float, n: int, dt_ms: float) -> np.ndarray:
+    """Normal delays redrawn to >= half a step, then rounded to the grid as NEST rounds
+    (to the nearest step, halves up): never less than one step."""
+    d = _normal_redrawn(rng, mean_ms, abs(mean_ms * rel_std), n, 0.5 * dt_ms, np.inf)
+    return np.floor(d / dt_ms + 0.5) * dt_ms
+
+
+def draw_weights_pA(rng, mean_pA: float, n: int) -> np.ndarray:
+    lo, hi = (-np.inf, 0.0) if mean_pA < 0 else (0.0, np.inf)
+    return _normal_redrawn(rng, mean_pA, abs(mean_pA * P.WEIGHT_REL_STD), n, lo, hi)
+
+
+def draw_projection(rng, net: Network, target: int, source: int, dt_ms: float):
+    """(sources, targets, weights_pA, delays_ms) of one [target, source] pair, indices
+    within the populations; the fixed total number drawn with replacement."""
+    n = int(net.num_synapses[target, source])
+    sources = rng.integers(0, int(net.num_neurons[source]), n, dtype=np.int64)
+    targets = rng.integers(0, int(net.num_neurons[target]), n, dtype=np.int64)
+    weights = draw_weights_pA(rng, float(net.weight_mean_pA[target, source]), n)
+    delays = draw_delays_ms(rng, float(net.delay_mean_ms[target, source]), P.DELAY_REL_STD, n, dt_ms)
+    return sources, targets, weights, delays
+
+
+def draw_recurrent(rng, net: Network, dt_ms: float):
+    """Every recurrent synapse as indices of the one NeuronGroup:
+    (sources, targets, weights_pA, delays_ms), pairs in [target, source] order."""
+    offsets = population_offsets(net)
+    parts = []
+    n_pops = len(P.POPULATIONS)
+    for i in range(n_pops):
+        for j in range(n_pops):
+            if net.num_synapses[i, j] == 0:
+                continue
+            s, t, w, d = draw_projection(rng, net, i, j, dt_ms)
+            parts.append((s + offsets[j], t + offsets[i], w, d))
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(4))
+
+
+def draw_thalamic(rng, net: Network, dt_ms: float):
+    """Thalamic synapses (sources in 0..901, targets in the NeuronGroup, weights, delays)."""
+    th = P.THALAMUS
+    offsets = population_offsets(net)
+    parts = []
+    for i in range(len(P.POPULATIONS)):
+        n = int(net.num_th_synapses[i])
+        if n == 0:
+            continue
+        sources = rng.integers(0, th["num_neurons"], n, dtype=np.int64)
+        targets = rng.integers(0, int(net.num_neurons[i]), n, dtype=np.int64) + offsets[i]
+        weights = draw_weights_pA(rng, net.weight_th_pA, n)
+        delays = draw_delays_ms(rng, th["delay_mean_ms"], th["delay_rel_std"], n, dt_ms)
+        parts.append((sources, targets, weights, delays))
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(4))
+
+
+def initial_potentials_mV(rng, net: Network) -> np.ndarray:
+    """'Optimized' initial V: normal per population."""
+    return np.concatenate([rng.normal(P.V0_MEAN_MV[i], P.V0_STD_MV[i], int(n))
+                           for i, n in enumerate(net.num_neurons)])
+
+
+def namespace(b2) -> dict:
+    """The neuron parameters, with units, for Brian2's equations."""
+    u, nrn = b2.units, P.NEURON
+    return {"E_L": nrn["E_L_mV"] * u.mV, "V_th": nrn["V_th_mV"] * u.mV, "V_reset": nrn["V_reset_mV"] * u.mV,
+            "tau_m": nrn["tau_m_ms"] * u.ms, "tau_syn": nrn["tau_syn_ms"] * u.ms, "C_m": nrn["C_m_pF"] * u.pF}
+
+
+def create(b2, net: Network, rng, *, record_spikes: bool) -> Brian2Network:
+    """Neurons, initial state, drive, thalamus and spike monitors (not yet connected).
+    Performance runs get a spike counter (a SpikeMonitor that records nothing), switched
+    on for the simulation phase only by the backend."""
+    u = b2.units
+    n_total = int(net.num_neurons.sum())
+    neurons = b2.NeuronGroup(n_total, EQUATIONS, threshold="V > V_th", reset="V = V_reset",
+                             refractory=P.NEURON["t_ref_ms"] * u.ms, method="exact", namespace=namespace(b2),
+                             name="pd14_neurons")
+    neurons.V = initial_potentials_mV(rng, net) * u.mV
+    neurons.I_syn = 0 * u.pA
+    neurons.I_e = np.repeat(net.dc_amp_pA, net.num_neurons) * u.pA
+    neurons.rate_ext = np.repeat(net.poisson_rate_hz, net.num_neurons) * u.Hz
+    h = Brian2Network(neurons=neurons, offsets=population_offsets(net), objects=[neurons])
+
+    if net.drive == "poisson":
+        # A Poisson number of background spikes per neuron and step, each adding the
+        # external PSC: what NEST's poisson_generator sends to each of its targets.
+        drive = neurons.run_regularly("I_syn += w_ext * poisson(rate_ext * dt)", when="synapses",
+                                      name="pd14_poisson_drive")
+        neurons.namespace["w_ext"] = net.weight_ext_pA * u.pA
+        h.objects.append(drive)
+
+    if record_spikes:
+        h.spike_monitor = b2.SpikeMonitor(neurons, name="pd14_spikes")
+        h.objects.append(h.spike_monitor)
+    else:
+        h.spike_counter = b2.SpikeMonitor(neurons, record=False, name="pd14_spike_counter")
+        h.objects.append(h.spike_counter)
+    return h
+
+
+def connect(b2, net: Network, h: Brian2Network, rng, *, dt_ms: float) -> None:
+    """Recurrent synapses (one Synapses object: heterogeneous delays are per synapse in
+    Brian2's own devices) and the thalamic input."""
+    u = b2.units
+    sources, targets, weights, delays = draw_recurrent(rng, net, dt_ms)
+    syn = b2.Synapses(h.neurons, h.neurons, model="w : amp (constant)", on_pre="I_syn_post += w",
+                      name="pd14_recurrent")
+    syn.connect(i=sources, j=targets)
+    syn.w = weights * u.pA
+    syn.delay = delays * u.ms
+    h.recurrent.append(syn)
+    h.objects.append(syn)
+    h.n_recurrent = int(len(sources))
+    del sources, targets, weights, delays
+
+    if net.thalamic_input:
+        th = P.THALAMUS
+        start, stop = th["start_ms"] * u.ms, (th["start_ms"] + th["duration_ms"]) * u.ms
+        thalamus = b2.PoissonGroup(th["num_neurons"], rates="th_rate * int(t >= th_start and t < th_stop)",
+                                   namespace={"th_rate": th["rate_hz"] * u.Hz, "th_start": start, "th_stop": stop},
+                                   name="pd14_thalamus")
+        s, t, w, d = draw_thalamic(rng, net, dt_ms)
+        th_syn = b2.Synapses(thalamus, h.neurons, model="w : amp (constant)", on_pre="I_syn_post += w",
+                             name="pd14_thalamic")
+        th_syn.connect(i=s, j=t)
+        th_syn.w = w * u.pA
+        th_syn.delay = d * u.ms
+        h.objects += [thalamus, th_syn]
+
+
+def spikes_by_population(h: Brian2Network, net: Network, first_id: int = 1):
+    """(senders, times_ms) per population from the spike monitor. Senders are numbered
+    like NEST's node ids: population p starts at ``first_id + offsets[p]``."""
+    i = np.asarray(h.spike_monitor.i[:], dtype=np.int64)
+    t_ms = np.asarray(h.spike_monitor.t_[:], dtype=np.float64) * 1e3
+    out = []
+    for p, offset in enumerate(h.offsets):
+        sel = (i >= offset) & (i < offset + int(net.num_neurons[p]))
+        out.append((i[sel] + first_id, t_ms[sel]))
+    return out
