@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENVS := .venvs
 WORKFLOW_ENV := $(VENVS)/workflow
 NEST_ENV := $(VENVS)/nest
+BRIAN2_ENV := $(VENVS)/brian2
 SNAKEMAKE := $(WORKFLOW_ENV)/bin/snakemake
 CORES ?= all
 EXPERIMENT ?= default
@@ -37,7 +38,7 @@ $(VENVS)/%/.installed: envs/%.txt
 	$(VENVS)/$*/bin/python -m pip install --quiet -r $<
 	touch $@
 
-env: $(WORKFLOW_ENV)/.installed $(NEST_ENV)/.installed
+env: $(WORKFLOW_ENV)/.installed $(NEST_ENV)/.installed $(BRIAN2_ENV)/.installed
 
 # As root (CI, a fresh machine) install missing Debian packages; otherwise say what to install.
 system-deps:

@@ -201,6 +201,14 @@ def test_multi_rank_without_mpi_launcher(config_dir):
     assert p.key == "axes.tasks_per_node[0]" and "MPI launcher" in p.allowed
 
 
+def test_brian2_with_several_ranks_is_refused(config_dir):
+    edit_yaml(config_dir / "machine" / "local-mpi.yaml", cores_per_node=4)
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", software="default", machine="local-mpi",
+              backends=["brian2"], axes={"nodes": [1], "tasks_per_node": [2], "threads_per_task": [1]})
+    p = one_problem(config_dir)
+    assert p.key == "backends" and "no MPI" in p.allowed
+
+
 def test_weak_scaling_needs_its_rule(config_dir):
     edit_yaml(config_dir / "experiment" / "tiny.yaml", scaling="weak")
     p = one_problem(config_dir)

@@ -229,8 +229,13 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
                         f"tasks_per_node {t} x threads_per_task {th} = {t * th} exceeds cores_per_node = {cores} "
                         f"of machine {machine['name']!r} ({f_machine}); set allow_oversubscription there to force it"))
     multi_rank = any(n * t > 1 for n in axes["nodes"] for t in axes["tasks_per_node"])
+    if multi_rank and "brian2" in exp["backends"]:
+        problems.append(ConfigProblem(
+            f_exp, "backends", "brian2",
+            "Brian2 runs on one process (OpenMP threads, no MPI): use tasks_per_node [1] and nodes [1] "
+            "in a campaign with brian2"))
     for backend in exp["backends"]:
-        if multi_rank and c.software.get(backend, {}).get("environment", {}).get("kind") == "venv":
+        if backend == "nest" and multi_rank and c.software.get(backend, {}).get("environment", {}).get("kind") == "venv":
             problems.append(ConfigProblem(
                 f_soft, f"{backend}.environment.kind", "venv",
                 f"runs with several MPI ranks (axes in {f_exp}) need {backend} built with MPI; the PyPI wheel in "

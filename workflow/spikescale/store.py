@@ -46,6 +46,9 @@ RUNS_CSV_COLUMNS = (
     "n_ranks", "t_sim_s_rank_min", "t_sim_s_rank_mean", "t_sim_s_rank_max", "imbalance_sim",
     "mem_peak_mb_rank_min", "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max",
     "n_spikes_rank_min", "n_spikes_rank_mean", "n_spikes_rank_max",
+    # code-generating backends (Brian2): code generation + compilation, and the program's
+    # start (loading arrays, initial state); empty for NEST
+    "t_compile_s", "t_load_s", "brian2_version",
 )
 # Figures copied as they are from a run file's /summary attributes.
 SUMMARY_COLUMNS = (
@@ -55,7 +58,7 @@ SUMMARY_COLUMNS = (
     "t_sim_s_rank_min", "t_sim_s_rank_mean", "t_sim_s_rank_max", "imbalance_sim", "mem_peak_mb_rank_min",
     "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max", "n_spikes_rank_min", "n_spikes_rank_mean",
     "n_spikes_rank_max", "energy_kind", "energy_unavailable", "energy_construct_j", "energy_presim_j",
-    "idle_power_w", "energy_sim_net_j",
+    "idle_power_w", "energy_sim_net_j", "t_compile_s", "t_load_s",
 )
 
 
@@ -90,6 +93,7 @@ def row_from_summary(s: dict, path: Path) -> dict:
         "thalamic_input": s["spec.thalamic_input"], "failed_phase": s.get("failed_phase", ""),
         "virtual_processes": s["spec.nodes"] * s["spec.tasks_per_node"] * s["spec.threads_per_task"],
         "nest_version": str(s.get("provenance/packages.nest-simulator", "")),
+        "brian2_version": str(s.get("provenance/packages.brian2", "")),
         "file_sha256": file_sha256(path),
         "slurm_array_job_id": str(s.get("allocation.slurm_array_job_id", "")),
         "slurm_array_task_id": str(s.get("allocation.slurm_array_task_id", "")),
