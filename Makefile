@@ -18,13 +18,14 @@ NEST_MPI_PYTHON := $(or $(SPIKESCALE_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cach
 SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
 	slurmdbd mariadb-server
 
-.PHONY: env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi
+.PHONY: brian2genn-env env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi
 
 help:
 	@echo "make run        build environments, run the default campaign locally and write its report (results/default/)"
 	@echo "make report     the HTML report of a campaign that has run (results/<name>/report.html)"
 	@echo "make test       build environments, run every test"
 	@echo "make lint       snakemake --lint"
+	@echo "make brian2genn-env   the brian2genn environment (GeNN itself: README, GeNN)"
 	@echo "make nest-mpi   build NEST 3.10 with MPI into ~/.cache/spikescale (once; reused)"
 	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
@@ -39,6 +40,9 @@ $(VENVS)/%/.installed: envs/%.txt
 	touch $@
 
 env: $(WORKFLOW_ENV)/.installed $(NEST_ENV)/.installed $(BRIAN2_ENV)/.installed
+
+# brian2genn's environment; GeNN itself is not on PyPI (README, GeNN), so `make env` skips it.
+brian2genn-env: $(VENVS)/brian2genn/.installed
 
 # As root (CI, a fresh machine) install missing Debian packages; otherwise say what to install.
 system-deps:

@@ -38,6 +38,7 @@ dV/dt = (E_L - V) / tau_m + (I_syn + I_e) / C_m : volt (unless refractory)
 dI_syn/dt = -I_syn / tau_syn : amp
 I_e : amp (constant)
 rate_ext : Hz (constant)
+pop_index : integer (constant)
 """
 
 
@@ -138,10 +139,16 @@ def namespace(b2) -> dict:
             "tau_m": nrn["tau_m_ms"] * u.ms, "tau_syn": nrn["tau_syn_ms"] * u.ms, "C_m": nrn["C_m_pF"] * u.pF}
 
 
-def create(b2, net: Network, rng, *, record_spikes: bool) -> Brian2Network:
+def create(b2, net: Network, rng, *, record_spikes: bool, poisson_input: bool = False) -> Brian2Network:
     """Neurons, initial state, drive, thalamus and spike monitors (not yet connected).
-    Performance runs get a spike counter (a SpikeMonitor that records nothing), switched
-    on for the simulation phase only by the backend."""
+    Performance runs get a spike counter (a SpikeMonitor that records nothing).
+
+    ``poisson_input`` (brian2genn, whose run_regularly runs on the host): the background as
+    one Brian2 PoissonInput per population, K_ext sources at 8 Hz, i.e. a binomial count
+    per neuron and step instead of a Poisson one (same mean, variance smaller by a factor
+    1 - 8 Hz x dt = 0.9992). Each PoissonInput draws for every neuron, weighted 0 outside
+    its population: GeNN keeps one neuron group, and one group per population would
+    multiply the synapse groups by 8."""
     u = b2.units
     n_total = int(net.num_neurons.sum())
     neurons = b2.NeuronGroup(n_total, EQUATIONS, threshold="V > V_th", reset="V = V_reset",
@@ -151,9 +158,16 @@ def create(b2, net: Network, rng, *, record_spikes: bool) -> Brian2Network:
     neurons.I_syn = 0 * u.pA
     neurons.I_e = np.repeat(net.dc_amp_pA, net.num_neurons) * u.pA
     neurons.rate_ext = np.repeat(net.poisson_rate_hz, net.num_neurons) * u.Hz
+    neurons.pop_index = np.repeat(np.arange(len(P.POPULATIONS)), net.num_neurons)
     h = Brian2Network(neurons=neurons, offsets=population_offsets(net), objects=[neurons])
 
-    if net.drive == "poisson":
+    if net.drive == "poisson" and poisson_input:
+        for p in range(len(P.POPULATIONS)):
+            drive = b2.PoissonInput(neurons, "I_syn", N=int(net.ext_indegree[p]), rate=P.BG_RATE_HZ * u.Hz,
+                                    weight=f"{net.weight_ext_pA!r} * pA * int(pop_index == {p})",
+                                    name=f"pd14_poisson_input_{p}")
+            h.objects.append(drive)
+    elif net.drive == "poisson":
         # A Poisson number of background spikes per neuron and step, each adding the
         # external PSC: what NEST's poisson_generator sends to each of its targets.
         drive = neurons.run_regularly("I_syn += w_ext * poisson(rate_ext * dt)", when="synapses",
@@ -170,18 +184,39 @@ def create(b2, net: Network, rng, *, record_spikes: bool) -> Brian2Network:
     return h
 
 
-def connect(b2, net: Network, h: Brian2Network, rng, *, dt_ms: float) -> None:
-    """Recurrent synapses (one Synapses object: heterogeneous delays are per synapse in
-    Brian2's own devices) and the thalamic input."""
+def _synapses(b2, source, target, sources, targets, weights_pA, delays_ms, name: str, dt_ms: float,
+               delay_classes: bool) -> list:
+    """One Synapses object with a delay per synapse, or (delay_classes) one per delay on
+    the grid, each with that delay for all its synapses (brian2genn: GeNN takes one delay
+    per synapse population)."""
+    u = b2.units
+    if not delay_classes:
+        syn = b2.Synapses(source, target, model="w : amp (constant)", on_pre="I_syn_post += w", name=name)
+        syn.connect(i=sources, j=targets)
+        syn.w = weights_pA * u.pA
+        syn.delay = delays_ms * u.ms
+        return [syn]
+    steps = np.rint(delays_ms / dt_ms).astype(np.int64)
+    out = []
+    for k in np.unique(steps):
+        sel = steps == k
+        syn = b2.Synapses(source, target, model="w : amp (constant)", on_pre="I_syn_post += w",
+                          delay=float(k * dt_ms) * u.ms, name=f"{name}_d{k}")
+        syn.connect(i=sources[sel], j=targets[sel])
+        syn.w = weights_pA[sel] * u.pA
+        out.append(syn)
+    return out
+
+
+def connect(b2, net: Network, h: Brian2Network, rng, *, dt_ms: float, delay_classes: bool = False) -> None:
+    """Recurrent synapses and the thalamic input. Brian2's own devices take a delay per
+    synapse (one Synapses object); with ``delay_classes`` every delay on the grid gets a
+    Synapses object of its own (GeNN through brian2genn)."""
     u = b2.units
     sources, targets, weights, delays = draw_recurrent(rng, net, dt_ms)
-    syn = b2.Synapses(h.neurons, h.neurons, model="w : amp (constant)", on_pre="I_syn_post += w",
-                      name="pd14_recurrent")
-    syn.connect(i=sources, j=targets)
-    syn.w = weights * u.pA
-    syn.delay = delays * u.ms
-    h.recurrent.append(syn)
-    h.objects.append(syn)
+    h.recurrent = _synapses(b2, h.neurons, h.neurons, sources, targets, weights, delays, "pd14_recurrent", dt_ms,
+                            delay_classes)
+    h.objects += h.recurrent
     h.n_recurrent = int(len(sources))
     del sources, targets, weights, delays
 
@@ -192,12 +227,8 @@ def connect(b2, net: Network, h: Brian2Network, rng, *, dt_ms: float) -> None:
                                    namespace={"th_rate": th["rate_hz"] * u.Hz, "th_start": start, "th_stop": stop},
                                    name="pd14_thalamus")
         s, t, w, d = draw_thalamic(rng, net, dt_ms)
-        th_syn = b2.Synapses(thalamus, h.neurons, model="w : amp (constant)", on_pre="I_syn_post += w",
-                             name="pd14_thalamic")
-        th_syn.connect(i=s, j=t)
-        th_syn.w = w * u.pA
-        th_syn.delay = d * u.ms
-        h.objects += [thalamus, th_syn]
+        h.objects += [thalamus, *_synapses(b2, thalamus, h.neurons, s, t, w, d, "pd14_thalamic", dt_ms,
+                                           delay_classes)]
 
 
 def spikes_by_population(h: Brian2Network, net: Network, first_id: int = 1):

@@ -20,7 +20,7 @@ from spikescale.errors import ConfigError, ConfigProblem
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 PARTS = ("model", "machine", "software")
-BACKENDS = ("nest", "brian2")
+BACKENDS = ("nest", "brian2", "brian2genn")
 # Keys every schema error message can lean on to say what is allowed.
 _TYPE_NAMES = {"integer": "a whole number", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping"}
@@ -229,11 +229,12 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
                         f"tasks_per_node {t} x threads_per_task {th} = {t * th} exceeds cores_per_node = {cores} "
                         f"of machine {machine['name']!r} ({f_machine}); set allow_oversubscription there to force it"))
     multi_rank = any(n * t > 1 for n in axes["nodes"] for t in axes["tasks_per_node"])
-    if multi_rank and "brian2" in exp["backends"]:
-        problems.append(ConfigProblem(
-            f_exp, "backends", "brian2",
-            "Brian2 runs on one process (OpenMP threads, no MPI): use tasks_per_node [1] and nodes [1] "
-            "in a campaign with brian2"))
+    for b2_backend in ("brian2", "brian2genn"):
+        if multi_rank and b2_backend in exp["backends"]:
+            problems.append(ConfigProblem(
+                f_exp, "backends", b2_backend,
+                "Brian2 runs on one process (threads or one GPU, no MPI): use tasks_per_node [1] and nodes [1] "
+                f"in a campaign with {b2_backend}"))
     for backend in exp["backends"]:
         if backend == "nest" and multi_rank and c.software.get(backend, {}).get("environment", {}).get("kind") == "venv":
             problems.append(ConfigProblem(

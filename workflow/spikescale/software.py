@@ -43,9 +43,28 @@ def interpreter(entry: dict, backend: str, repo_root: Path) -> str:
 def setup_command(entry: dict) -> str:
     """Shell words that prepare the environment, ending in '&& ' (empty if none)."""
     env = entry["environment"]
+    words = ""
     if env["kind"] == "modules":
-        return "module load " + " ".join(shlex.quote(m) for m in env["modules"]) + " && "
-    return ""
+        words += "module load " + " ".join(shlex.quote(m) for m in env["modules"]) + " && "
+    if "genn_path" in entry:  # brian2genn: where GeNN is (not on PyPI)
+        words += f"export GENN_PATH={shlex.quote(entry['genn_path'])} && "
+    return words
+
+
+def genn_missing(entry: dict) -> str | None:
+    """brian2genn: why GeNN cannot be found, with what to set (None when it can). The entry's
+    genn_path wins; without it, GENN_PATH of the environment the workflow runs in (a
+    cluster's `module load genn` sets it; modules listed in the entry load only at run time,
+    so name the path or load the module before starting the workflow)."""
+    path = entry.get("genn_path") or os.environ.get("GENN_PATH")
+    where = f"genn_path {path!r}" if entry.get("genn_path") else f"GENN_PATH {path!r}"
+    if path and (Path(path) / "bin" / "genn-buildmodel.sh").is_file():
+        return None
+    found = (f"{where} is not a GeNN 4.x installation (no bin/genn-buildmodel.sh)" if path
+             else "neither genn_path in its software entry nor GENN_PATH is set")
+    return (f"brian2genn needs GeNN 4.x, which is not on PyPI: {found}. Set genn_path in the brian2genn entry of "
+            "config/software/<file>.yaml to a GeNN 4.x source tree (tag 4.9.0 of genn-team/genn, or the cluster's "
+            "installation), or export GENN_PATH before starting the workflow; see README, 'GeNN'")
 
 
 def python_command(entry: dict, backend: str, repo_root: Path) -> str:
@@ -57,6 +76,10 @@ def python_command(entry: dict, backend: str, repo_root: Path) -> str:
 def missing_environment(entry: dict, backend: str, repo_root: Path) -> str | None:
     """A clear message when an environment the config relies on has not been built."""
     kind = entry["environment"]["kind"]
+    if backend == "brian2genn":
+        missing = genn_missing(entry)
+        if missing:
+            return missing
     if kind in ("venv", "cache"):
         python = Path(interpreter(entry, backend, repo_root))
         if not python.exists():

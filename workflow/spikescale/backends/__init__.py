@@ -7,9 +7,9 @@ never does either.
 
 from __future__ import annotations
 
-BACKENDS = ("nest", "brian2")
+BACKENDS = ("nest", "brian2", "brian2genn")
 # backend -> (platform it runs on, whether that platform is emulated in software)
-BACKEND_PLATFORMS = {"nest": ("cpu", False), "brian2": ("cpu", False)}
+BACKEND_PLATFORMS = {"nest": ("cpu", False), "brian2": ("cpu", False), "brian2genn": ("gpu", False)}
 
 
 def get_backend(name: str, run: dict):
@@ -21,4 +21,8 @@ def get_backend(name: str, run: dict):
         from spikescale.backends.brian2 import Brian2Backend
 
         return Brian2Backend(run)
+    if name == "brian2genn":
+        from spikescale.backends.brian2genn import Brian2GeNNBackend
+
+        return Brian2GeNNBackend(run)
     raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")

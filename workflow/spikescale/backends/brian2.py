@@ -34,11 +34,12 @@ from models.pd14 import params as P
 MARKER = "@spikescale"
 
 
-def _marker_code(what: str, counter_array: str | None) -> str:
-    """C++ for main(): report `what` (with the last run's time and the spike count), then
-    wait for one line on standard input before going on."""
-    count = f"{counter_array}[0]" if counter_array else "0"
-    return (f'std::cout << "{MARKER} {what} " << Network::_last_run_time << " " << {count} << std::endl;\n'
+def _marker_code(what: str, counter_array: str, timers: tuple[str, ...] = ()) -> str:
+    """C++ for main(): report `what` with the last run's time, the spike count and the
+    given timers, then wait for one line on standard input before going on."""
+    extra = "".join(f' << " {t}=" << {t}' for t in timers)
+    return (f'std::cout << "{MARKER} {what} " << Network::_last_run_time << " " << brian::{counter_array}[0]'
+            f"{extra} << std::endl;\n"
             "{ std::string _spikescale_line; if (!std::getline(std::cin, _spikescale_line)) return 3; }\n")
 
 
@@ -59,9 +60,9 @@ class Brian2Backend:
         self.proc = None
         self._stdout_lines: list[str] = []
         self._pending = []  # the runs declared in the program, in order: (what, t_ms)
-        self._last = {"run_time_s": None, "spikes": 0}
-        self._spikes_before = 0
+        self._last = {"run_time_s": None, "spikes": 0, "timers": {}}
         self._spikes_last = 0
+        self._phase_timers: dict = {}
         self._collected = None
 
     # --- set-up -----------------------------------------------------------------------
@@ -110,35 +111,31 @@ class Brian2Backend:
     def compile(self) -> None:
         """Declare the presimulation and the simulation, generate and compile the program."""
         b2, h = self.b2, self.handles
-        device = b2.get_device()
+        self.net = b2.Network(*h.objects)
+        self._counter_array = b2.get_device().get_array_name(self._spike_monitor().variables["N"])
+        self._declare_runs()
+        self._build()
+
+    def _declare_runs(self) -> None:
+        """Two runs in the program, each followed by a marker; the spike counter (performance
+        runs) is active during the simulation only."""
+        b2, h, device = self.b2, self.handles, self.b2.get_device()
         ms = b2.units.ms
-        net = b2.Network(*h.objects)
-        counter_array = device.get_array_name(self._spike_monitor().variables["N"])
         if h.spike_counter is not None:
-            h.spike_counter.active = False  # counts the simulation phase only
-        device.insert_code("main", _marker_code("loaded", counter_array))
+            h.spike_counter.active = False
+        device.insert_code("main", _marker_code("loaded", self._counter_array))
         if self.run["t_presim_ms"] > 0:
-            net.run(float(self.run["t_presim_ms"]) * ms)
-            device.insert_code("main", _marker_code("presimulated", counter_array))
+            self.net.run(float(self.run["t_presim_ms"]) * ms)
+            device.insert_code("main", _marker_code("presimulated", self._counter_array))
             self._pending.append(float(self.run["t_presim_ms"]))
         if h.spike_counter is not None:
             h.spike_counter.active = True
-        net.run(float(self.run["t_sim_ms"]) * ms)
-        device.insert_code("main", _marker_code("simulated", counter_array))
+        self.net.run(float(self.run["t_sim_ms"]) * ms)
+        device.insert_code("main", _marker_code("simulated", self._counter_array))
         self._pending.append(float(self.run["t_sim_ms"]))
-        self.net = net
-        device.build(directory=str(self.workdir / "build"), compile=True, run=False, with_output=False)
 
-    def _command(self) -> tuple[list[str], dict]:
-        b2 = self.b2
-        device = b2.get_device()
-        run_cmd = b2.prefs.devices.cpp_standalone.run_cmd_unix
-        run_cmd = [run_cmd] if isinstance(run_cmd, str) else list(run_cmd)
-        os.makedirs(device.results_dir, exist_ok=True)
-        env = dict(os.environ)
-        env.update(b2.prefs["devices.cpp_standalone.run_environment_variables"])
-        env.update(device.run_environment_variables)
-        return run_cmd + ["--results_dir", device.results_dir], env
+    def _build(self) -> None:
+        self.b2.get_device().build(directory=str(self.workdir / "build"), compile=True, run=False, with_output=False)
 
     def load(self) -> None:
         """Start the program: it loads its arrays and initial state, then waits."""
@@ -151,10 +148,11 @@ class Brian2Backend:
     def _await(self, what: str) -> None:
         for line in self.proc.stdout:
             if line.startswith(MARKER):
-                _, got, run_time, spikes = line.split()
+                _, got, run_time, spikes, *timers = line.split()
                 if got != what:
                     raise RuntimeError(f"the {self.name} program reported {got!r}, expected {what!r}")
-                self._last = {"run_time_s": float(run_time), "spikes": int(float(spikes))}
+                self._last = {"run_time_s": float(run_time), "spikes": int(float(spikes)),
+                              "timers": {k: float(v) for k, v in (t.split("=", 1) for t in timers)}}
                 return
             self._stdout_lines.append(line.rstrip("\n"))
         code = self.proc.wait()
@@ -172,16 +170,21 @@ class Brian2Backend:
         if not self._pending or abs(self._pending[0] - t_ms) > 1e-9:
             raise RuntimeError(f"the program has no run of {t_ms} ms next (declared: {self._pending})")
         self._pending.pop(0)
-        self._spikes_before = self._last["spikes"]
+        before = self._last
         self._go()
         self._await("presimulated" if self._pending else "simulated")
-        self._spikes_last = self._last["spikes"] - self._spikes_before
+        self._spikes_last = self._last["spikes"] - before["spikes"]
+        # the program's timers (GeNN's kernel timers) add up over the program: per phase,
+        # the difference
+        self._phase_timers = {k: v - before["timers"].get(k, 0.0) for k, v in self._last["timers"].items()}
 
     def kernel_timers(self) -> dict:
         """time_simulate: the program's own time of the last run (s, Brian2's
         Network::_last_run_time); 0 before any run."""
         t = self._last["run_time_s"]
-        return {"time_simulate": float(t) if t is not None else 0.0}
+        if t is None:
+            return {"time_simulate": 0.0}
+        return {"time_simulate": float(t), **{f"time_{k}": v for k, v in self._phase_timers.items()}}
 
     def spikes_in_last_simulate(self) -> int:
         return int(self._spikes_last)

@@ -1,0 +1,115 @@
+"""brian2genn backend: PD14 through models.pd14.brian2_builder on GeNN 4 (the genn device of
+brian2genn): CUDA where present, GeNN's single-threaded CPU backend otherwise.
+
+The same phases as the brian2 backend (spikescale.backends.brian2), with three GeNN limits:
+
+- GeNN takes one delay per synapse population: every delay on the grid gets a Synapses
+  object of its own (``delay_classes``), the faithful split of PD14's distributed delays.
+- brian2genn allows one run() per program and no code after it: the program is declared as
+  one run of presimulation + simulation; code inserted before GeNN's run loop runs the
+  presimulation itself (``eng.run``) and stops at a marker, and the program's own run then
+  simulates the rest (its duration is given on the command line). Each phase is still one
+  run of GeNN's loop, timed by GeNN's kernel timers (``kernel_timing``).
+- run_regularly operations run on the host in brian2genn, so the Poisson background is a
+  PoissonInput per population (a binomial count per step, see brian2_builder.create).
+
+GeNN is not on PyPI: the run finds it through GENN_PATH, which the software entry's
+``genn_path`` sets (config/software/*.yaml); see README "GeNN".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from models.pd14 import brian2_builder
+from spikescale.backends.brian2 import Brian2Backend, _marker_code
+
+# GeNN's kernel timers (seconds, summed over the program), printed at each marker
+GENN_TIMERS = ("neuronUpdateTime", "presynapticUpdateTime", "initTime", "initSparseTime")
+
+
+def cuda_available() -> bool:
+    """A CUDA toolkit brian2genn can compile with (CUDA_PATH, or nvcc on PATH)."""
+    return bool(os.environ.get("CUDA_PATH")) or shutil.which("nvcc") is not None
+
+
+def genn_problem(genn_path: str | None) -> str | None:
+    """Why GENN_PATH does not point at a usable GeNN 4 (None when it does)."""
+    if not genn_path:
+        return "GENN_PATH is not set"
+    if not (Path(genn_path) / "bin" / "genn-buildmodel.sh").is_file():
+        return f"{genn_path} has no bin/genn-buildmodel.sh (not a GeNN 4.x installation)"
+    return None
+
+
+class Brian2GeNNBackend(Brian2Backend):
+    name = "brian2genn"
+    platform = "gpu"
+    emulated = False
+    device_name = "genn"
+
+    def import_simulator(self) -> None:
+        import brian2
+        import brian2genn  # noqa: F401 - registers the genn device
+
+        self.b2 = brian2
+
+    def _set_device(self) -> None:
+        b2 = self.b2
+        problem = genn_problem(os.environ.get("GENN_PATH"))
+        if problem:
+            raise RuntimeError(f"brian2genn needs GeNN 4.x: {problem}. Set genn_path in the brian2genn entry of "
+                               "config/software/<file>.yaml (see README, GeNN)")
+        self.use_gpu = cuda_available()
+        b2.prefs.devices.genn.path = os.environ["GENN_PATH"]
+        b2.prefs.devices.genn.kernel_timing = True
+        b2.set_device("genn", use_GPU=self.use_gpu, build_on_run=False, directory=str(self.workdir / "build"))
+
+    def versions(self) -> dict:
+        import brian2genn
+
+        genn_version = (Path(os.environ["GENN_PATH"]) / "version.txt")
+        return {"brian2": self.b2.__version__, "brian2genn": brian2genn.__version__,
+                "genn": genn_version.read_text().strip() if genn_version.is_file() else "unknown",
+                "brian2_device": "genn (CUDA)" if self.use_gpu else "genn (CPU, single-threaded)"}
+
+    def create(self) -> None:
+        self.handles = brian2_builder.create(self.b2, self.network, self.rng, record_spikes=self.run["record_spikes"],
+                                             poisson_input=True)
+
+    def connect(self) -> None:
+        brian2_builder.connect(self.b2, self.network, self.handles, self.rng, dt_ms=float(self.run["dt_ms"]),
+                               delay_classes=True)
+
+    def _declare_runs(self) -> None:
+        device = self.b2.get_device()
+        counter, presim_ms = self._counter_array, float(self.run["t_presim_ms"])
+        before = _marker_code("loaded", counter, GENN_TIMERS)
+        if presim_ms > 0:
+            before += f"eng.run({presim_ms / 1000.0!r});\n" + _marker_code("presimulated", counter, GENN_TIMERS)
+            self._pending.append(presim_ms)
+        device.insert_code("before_network_run", before)
+        device.insert_code("after_network_run", _marker_code("simulated", counter, GENN_TIMERS))
+        self._pending.append(float(self.run["t_sim_ms"]))
+        self.net.run((presim_ms + float(self.run["t_sim_ms"])) * self.b2.units.ms)
+
+    def _build(self) -> None:
+        self.b2.get_device().build(directory=str(self.workdir / "build"), compile=True, run=False,
+                                   use_GPU=self.use_gpu, with_output=False)
+
+    def _command(self) -> tuple[list[str], dict]:
+        b2 = self.b2
+        device = b2.get_device()
+        os.makedirs(os.path.join(device.project_dir, "results"), exist_ok=True)
+        env = dict(os.environ)
+        env.update(b2.prefs["devices.cpp_standalone.run_environment_variables"])
+        env.update(device.run_environment_variables)
+        # the program's own run() is the simulation: its duration (s) on the command line
+        return ["./main", "test", repr(float(self.run["t_sim_ms"]) / 1000.0)], env
+
+    def counts(self) -> dict:
+        out = super().counts()
+        out["n_virtual_processes"] = 1
+        return out
