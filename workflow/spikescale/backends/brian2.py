@@ -137,6 +137,18 @@ class Brian2Backend:
     def _build(self) -> None:
         self.b2.get_device().build(directory=str(self.workdir / "build"), compile=True, run=False, with_output=False)
 
+    def _command(self) -> tuple[list[str], dict]:
+        """The program's command line and environment, as Brian2's device.run() makes them."""
+        b2 = self.b2
+        device = b2.get_device()
+        run_cmd = b2.prefs.devices.cpp_standalone.run_cmd_unix
+        run_cmd = [run_cmd] if isinstance(run_cmd, str) else list(run_cmd)
+        os.makedirs(device.results_dir, exist_ok=True)
+        env = dict(os.environ)
+        env.update(b2.prefs["devices.cpp_standalone.run_environment_variables"])
+        env.update(device.run_environment_variables)
+        return run_cmd + ["--results_dir", device.results_dir], env
+
     def load(self) -> None:
         """Start the program: it loads its arrays and initial state, then waits."""
         cmd, env = self._command()

@@ -30,9 +30,12 @@ from spikescale.backends.brian2 import Brian2Backend, _marker_code
 GENN_TIMERS = ("neuronUpdateTime", "presynapticUpdateTime", "initTime", "initSparseTime")
 
 
-def cuda_available() -> bool:
-    """A CUDA toolkit brian2genn can compile with (CUDA_PATH, or nvcc on PATH)."""
-    return bool(os.environ.get("CUDA_PATH")) or shutil.which("nvcc") is not None
+def cuda_path() -> str | None:
+    """The CUDA toolkit brian2genn compiles with: CUDA_PATH, or the one of nvcc on PATH."""
+    if os.environ.get("CUDA_PATH"):
+        return os.environ["CUDA_PATH"]
+    nvcc = shutil.which("nvcc")
+    return str(Path(nvcc).resolve().parent.parent) if nvcc else None
 
 
 def genn_problem(genn_path: str | None) -> str | None:
@@ -62,7 +65,10 @@ class Brian2GeNNBackend(Brian2Backend):
         if problem:
             raise RuntimeError(f"brian2genn needs GeNN 4.x: {problem}. Set genn_path in the brian2genn entry of "
                                "config/software/<file>.yaml (see README, GeNN)")
-        self.use_gpu = cuda_available()
+        cuda = cuda_path()
+        self.use_gpu = cuda is not None
+        if cuda:
+            b2.prefs.devices.genn.cuda_backend.cuda_path = cuda
         b2.prefs.devices.genn.path = os.environ["GENN_PATH"]
         b2.prefs.devices.genn.kernel_timing = True
         b2.set_device("genn", use_GPU=self.use_gpu, build_on_run=False, directory=str(self.workdir / "build"))
