@@ -24,6 +24,11 @@ BRIAN2_PYTHON = REPO / ".venvs" / "brian2" / "bin" / "python"
 COLUMNS = ("t_construct_s", "t_compile_s", "t_load_s", "t_presim_s", "t_sim_s", "rtf", "rate_mean_hz")
 
 
+def _number(value):
+    """A summary figure, or None where the backend has none (NEST: no compile phase)."""
+    return float(value) if isinstance(value, (int, float)) else None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
@@ -52,7 +57,7 @@ def main(argv=None) -> int:
                 record, wall, elsewhere = run_ours(spec, Path(tmp) / f"{backend}-{seed}.h5", pythons[backend])
                 s = record["summary"]["attrs"]
                 rows.append({"backend": backend, "seed": seed, "wall": wall, "elsewhere": elsewhere,
-                             **{c: s.get(c) for c in COLUMNS}})
+                             **{c: _number(s.get(c)) for c in COLUMNS}})
                 print(f"  {backend} seed {seed}: RTF {s['rtf']:.3f}, run {wall:.1f} s", flush=True)
 
     def fmt(v):

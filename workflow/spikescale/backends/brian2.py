@@ -84,7 +84,11 @@ class Brian2Backend:
         b2.prefs.logging.save_script = False
         self._set_device()
         b2.defaultclock.dt = float(self.run["dt_ms"]) * b2.units.ms
-        b2.seed(int(self.run["seed"]))
+        self._seed_run_time()
+
+    def _seed_run_time(self) -> None:
+        """Brian2's generator (the background spikes) from the run's seed."""
+        self.b2.seed(int(self.run["seed"]))
 
     def _set_device(self) -> None:
         b2 = self.b2
@@ -156,6 +160,7 @@ class Brian2Backend:
         self.proc = subprocess.Popen(cmd, cwd=self.b2.get_device().project_dir, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
         self._await("loaded")
+        self._phase_timers = dict(self._last["timers"])  # GeNN: its initialisation
 
     def _await(self, what: str) -> None:
         for line in self.proc.stdout:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from models.pd14 import brian2_builder
@@ -36,6 +37,18 @@ def cuda_path() -> str | None:
         return os.environ["CUDA_PATH"]
     nvcc = shutil.which("nvcc")
     return str(Path(nvcc).resolve().parent.parent) if nvcc else None
+
+
+def gpu_visible() -> bool:
+    """An NVIDIA GPU this process can use (nvidia-smi lists one)."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return False
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
 
 
 def genn_problem(genn_path: str | None) -> str | None:
@@ -66,12 +79,21 @@ class Brian2GeNNBackend(Brian2Backend):
             raise RuntimeError(f"brian2genn needs GeNN 4.x: {problem}. Set genn_path in the brian2genn entry of "
                                "config/software/<file>.yaml (see README, GeNN)")
         cuda = cuda_path()
-        self.use_gpu = cuda is not None
+        # GeNN's CUDA backend needs both a toolkit to compile with and a GPU to run on
+        self.use_gpu = cuda is not None and gpu_visible()
         if cuda:
             b2.prefs.devices.genn.cuda_backend.cuda_path = cuda
         b2.prefs.devices.genn.path = os.environ["GENN_PATH"]
         b2.prefs.devices.genn.kernel_timing = True
-        b2.set_device("genn", use_GPU=self.use_gpu, build_on_run=False, directory=str(self.workdir / "build"))
+        # brian2genn refuses a manual build() after run() ("Cannot execute code after the run
+        # statement"): run() builds, and run=False makes that build generate and compile only.
+        b2.set_device("genn", use_GPU=self.use_gpu, directory=str(self.workdir / "build"), run=False,
+                      with_output=False)
+
+    def _seed_run_time(self) -> None:
+        """brian2genn refuses Brian2's seed() ("Setting a seed is currently not supported"):
+        the network comes from the run's seed (numpy), GeNN's generator of the background
+        spikes is not seeded by it (docs/brian2.md)."""
 
     def versions(self) -> dict:
         import brian2genn
@@ -102,8 +124,7 @@ class Brian2GeNNBackend(Brian2Backend):
         self.net.run((presim_ms + float(self.run["t_sim_ms"])) * self.b2.units.ms)
 
     def _build(self) -> None:
-        self.b2.get_device().build(directory=str(self.workdir / "build"), compile=True, run=False,
-                                   use_GPU=self.use_gpu, with_output=False)
+        """Nothing: run() in _declare_runs has generated and compiled the program."""
 
     def _command(self) -> tuple[list[str], dict]:
         b2 = self.b2
