@@ -9,7 +9,7 @@ The same phases as the brian2 backend (spikescale.backends.brian2), with three G
   one run of presimulation + simulation; code inserted before GeNN's run loop runs the
   presimulation itself (``eng.run``) and stops at a marker, and the program's own run then
   simulates the rest (its duration is given on the command line). Each phase is still one
-  run of GeNN's loop, timed by GeNN's kernel timers (``kernel_timing``).
+  run of GeNN's loop, timed by GeNN's kernel timers (``profile=True``).
 - run_regularly operations run on the host in brian2genn, so the Poisson background is a
   PoissonInput per population (a binomial count per step, see brian2_builder.create).
 
@@ -84,11 +84,11 @@ class Brian2GeNNBackend(Brian2Backend):
         if cuda:
             b2.prefs.devices.genn.cuda_backend.cuda_path = cuda
         b2.prefs.devices.genn.path = os.environ["GENN_PATH"]
-        b2.prefs.devices.genn.kernel_timing = True
         # brian2genn refuses a manual build() after run() ("Cannot execute code after the run
         # statement"): run() builds, and run=False makes that build generate and compile only.
+        # profile: GeNN's kernel timers
         b2.set_device("genn", use_GPU=self.use_gpu, directory=str(self.workdir / "build"), run=False,
-                      with_output=False)
+                      with_output=False, profile=True)
 
     def _seed_run_time(self) -> None:
         """brian2genn refuses Brian2's seed() ("Setting a seed is currently not supported"):
