@@ -28,6 +28,8 @@ def _phase_bars(ax, table: pd.DataFrame, x: np.ndarray) -> np.ndarray:
     """Mean time per phase, stacked, one bar per row of the table; returns the bar tops."""
     bottom = np.zeros(len(table))
     for col in PHASE_COLUMNS:
+        if f"{col}_mean" not in table or table[f"{col}_mean"].isna().all():
+            continue  # a phase no backend here has (compile, load: Brian2 only)
         height = _nan_to_zero(table[f"{col}_mean"])
         ax.bar(x, height, bottom=bottom, color=style.PHASE_COLORS[col], label=style.PHASE_LABELS[col], width=0.6)
         bottom += height

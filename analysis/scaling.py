@@ -16,8 +16,9 @@ import pandas as pd
 
 SHAPE = ["nodes", "tasks_per_node", "threads_per_task"]
 MODEL = ["backend", "n_scaling", "k_scaling", "drive"]
-PHASE_COLUMNS = ["t_create_s", "t_connect_s", "t_presim_s", "t_sim_s"]
-METRICS = ["t_create_s", "t_connect_s", "t_construct_s", "t_presim_s", "t_sim_s", "rtf"]
+# t_compile_s, t_load_s: code-generating backends only (Brian2), empty for NEST
+PHASE_COLUMNS = ["t_create_s", "t_connect_s", "t_compile_s", "t_load_s", "t_presim_s", "t_sim_s"]
+METRICS = ["t_create_s", "t_connect_s", "t_construct_s", "t_compile_s", "t_load_s", "t_presim_s", "t_sim_s", "rtf"]
 
 
 def shape_label(nodes: int, tasks: int, threads: int) -> str:
@@ -39,7 +40,7 @@ def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
     ok = ok[ok["status"] == "ok"].copy()
     ok["virtual_processes"] = ok["nodes"] * ok["tasks_per_node"] * ok["threads_per_task"]
     for col in METRICS:
-        ok[col] = pd.to_numeric(ok[col], errors="coerce")
+        ok[col] = pd.to_numeric(ok[col], errors="coerce") if col in ok else np.nan  # older runs.csv: no t_compile_s
     return ok
 
 
