@@ -177,3 +177,60 @@ def test_campaign_with_nest_and_brian2(nest_python, brian2_python, config_dir, t
     table = pd.read_csv(results / "tiny" / "analysis" / "strong_scaling.csv")
     assert sorted(table["backend"]) == ["brian2", "nest"]
     assert (results / "tiny" / "analysis" / "strong_scaling.png").stat().st_size > 10_000
+
+
+# --- Brian2's conventions against NEST's, on one neuron driving another -------------------
+
+NEST_PAIR = """
+import json, nest, numpy as np
+from models.pd14 import params as P
+n = P.NEURON
+nest.set_verbosity("M_ERROR"); nest.resolution = 0.1
+p = dict(C_m=n["C_m_pF"], tau_m=n["tau_m_ms"], tau_syn_ex=n["tau_syn_ms"], tau_syn_in=n["tau_syn_ms"],
+         E_L=n["E_L_mV"], V_th=n["V_th_mV"], V_reset=n["V_reset_mV"], t_ref=n["t_ref_ms"], V_m=n["E_L_mV"])
+a = nest.Create("iaf_psc_exp", params={**p, "I_e": 600.0}); b = nest.Create("iaf_psc_exp", params=p)
+nest.Connect(a, b, syn_spec={"weight": 500.0, "delay": 1.5})
+sr = nest.Create("spike_recorder"); nest.Connect(a, sr)
+mm = nest.Create("multimeter", params={"record_from": ["V_m"], "interval": 0.1}); nest.Connect(mm, b)
+nest.Simulate(40.0)
+ev = mm.get("events")
+print(json.dumps({"spikes": list(map(float, sr.get("events")["times"])),
+                  "v": {f"{t:.1f}": float(v) for t, v in zip(ev["times"], ev["V_m"])}}))
+"""
+
+BRIAN2_PAIR = """
+import json, numpy as np
+import brian2 as b2
+from models.pd14 import brian2_builder as B
+b2.prefs.codegen.target = "numpy"
+b2.defaultclock.dt = 0.1 * b2.ms
+g = b2.NeuronGroup(2, B.EQUATIONS, threshold="V > V_th", reset="V = V_reset", method="exact",
+                   refractory=B.refractory_ms(0.1) * b2.ms, namespace=B.namespace(b2))
+g.V = B.P.NEURON["E_L_mV"] * b2.mV; g.I_e = [600, 0] * b2.pA
+s = b2.Synapses(g, g, "w : amp (constant)", on_pre="I_syn_post += w"); s.connect(i=0, j=1)
+s.w = 500 * b2.pA; s.delay = 1.5 * b2.ms
+sm = b2.SpikeMonitor(g); st = b2.StateMonitor(g, "V", record=1)
+b2.run(40 * b2.ms)
+h = B.Brian2Network(neurons=g, offsets=np.array([0, 1]), spike_monitor=sm)
+class Net: num_neurons = np.array([1, 1])
+(senders, times), _ = B.spikes_by_population(h, Net, 0.1)
+print(json.dumps({"spikes": list(map(float, times)),
+                  "v": {f"{t:.1f}": float(v) for t, v in zip(st.t / b2.ms, st.V[0] / b2.mV)}}))
+"""
+
+
+def test_brian2_conventions_give_nests_spikes_and_potentials(nest_python, brian2_python):
+    """A neuron driven by a DC current spikes and, 1.5 ms later, moves another: with the
+    builder's equations, refractory period and spike-time convention, Brian2 gives NEST's
+    spike times and NEST's membrane potential of the second neuron."""
+    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+    out = {}
+    for name, python, code in (("nest", nest_python, NEST_PAIR), ("brian2", brian2_python, BRIAN2_PAIR)):
+        proc = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(out["nest"]["spikes"]) == 3
+    assert out["brian2"]["spikes"] == pytest.approx(out["nest"]["spikes"], abs=1e-9)
+    common = sorted(set(out["nest"]["v"]) & set(out["brian2"]["v"]))
+    assert len(common) > 350
+    assert [out["brian2"]["v"][t] for t in common] == pytest.approx([out["nest"]["v"][t] for t in common], abs=1e-9)

@@ -139,7 +139,15 @@ def namespace(b2) -> dict:
             "tau_m": nrn["tau_m_ms"] * u.ms, "tau_syn": nrn["tau_syn_ms"] * u.ms, "C_m": nrn["C_m_pF"] * u.pF}
 
 
-def create(b2, net: Network, rng, *, record_spikes: bool, poisson_input: bool = False) -> Brian2Network:
+def refractory_ms(dt_ms: float) -> float:
+    """Brian2's refractory period that clamps V for as many steps as NEST's t_ref does.
+    Brian2 integrates the step in which V crosses the threshold before it resets, and counts
+    the refractory time from that step's start; NEST counts t_ref steps after it. With t_ref
+    alone Brian2 resumes integrating one step early (ISI one step shorter, measured)."""
+    return P.NEURON["t_ref_ms"] + dt_ms
+
+
+def create(b2, net: Network, rng, *, dt_ms: float, record_spikes: bool, poisson_input: bool = False) -> Brian2Network:
     """Neurons, initial state, drive, thalamus and spike monitors (not yet connected).
     Performance runs get a spike counter (a SpikeMonitor that records nothing).
 
@@ -152,7 +160,7 @@ def create(b2, net: Network, rng, *, record_spikes: bool, poisson_input: bool = 
     u = b2.units
     n_total = int(net.num_neurons.sum())
     neurons = b2.NeuronGroup(n_total, EQUATIONS, threshold="V > V_th", reset="V = V_reset",
-                             refractory=P.NEURON["t_ref_ms"] * u.ms, method="exact", namespace=namespace(b2),
+                             refractory=refractory_ms(dt_ms) * u.ms, method="exact", namespace=namespace(b2),
                              name="pd14_neurons")
     neurons.V = initial_potentials_mV(rng, net) * u.mV
     neurons.I_syn = 0 * u.pA
@@ -164,8 +172,7 @@ def create(b2, net: Network, rng, *, record_spikes: bool, poisson_input: bool = 
     if net.drive == "poisson" and poisson_input:
         for p in range(len(P.POPULATIONS)):
             drive = b2.PoissonInput(neurons, "I_syn", N=int(net.ext_indegree[p]), rate=P.BG_RATE_HZ * u.Hz,
-                                    weight=f"{net.weight_ext_pA!r} * pA * int(pop_index == {p})",
-                                    name=f"pd14_poisson_input_{p}")
+                                    weight=f"{net.weight_ext_pA!r} * pA * int(pop_index == {p})")
             h.objects.append(drive)
     elif net.drive == "poisson":
         # A Poisson number of background spikes per neuron and step, each adding the
@@ -231,11 +238,13 @@ def connect(b2, net: Network, h: Brian2Network, rng, *, dt_ms: float, delay_clas
                                            delay_classes)]
 
 
-def spikes_by_population(h: Brian2Network, net: Network, first_id: int = 1):
-    """(senders, times_ms) per population from the spike monitor. Senders are numbered
-    like NEST's node ids: population p starts at ``first_id + offsets[p]``."""
+def spikes_by_population(h: Brian2Network, net: Network, dt_ms: float, first_id: int = 1):
+    """(senders, times_ms) per population from the spike monitor, in NEST's conventions.
+    Senders are numbered like NEST's node ids: population p starts at ``first_id +
+    offsets[p]``. Times are those NEST gives the same spike: Brian2 stamps a spike with the
+    start of the step in which V crossed the threshold, NEST with its end, so dt is added."""
     i = np.asarray(h.spike_monitor.i[:], dtype=np.int64)
-    t_ms = np.asarray(h.spike_monitor.t_[:], dtype=np.float64) * 1e3
+    t_ms = np.asarray(h.spike_monitor.t_[:], dtype=np.float64) * 1e3 + dt_ms
     out = []
     for p, offset in enumerate(h.offsets):
         sel = (i >= offset) & (i < offset + int(net.num_neurons[p]))

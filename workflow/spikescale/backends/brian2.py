@@ -104,7 +104,8 @@ class Brian2Backend:
 
     # --- construction -----------------------------------------------------------------
     def create(self) -> None:
-        self.handles = brian2_builder.create(self.b2, self.network, self.rng, record_spikes=self.run["record_spikes"])
+        self.handles = brian2_builder.create(self.b2, self.network, self.rng, dt_ms=float(self.run["dt_ms"]),
+                                             record_spikes=self.run["record_spikes"])
 
     def connect(self) -> None:
         brian2_builder.connect(self.b2, self.network, self.handles, self.rng, dt_ms=float(self.run["dt_ms"]))
@@ -224,7 +225,7 @@ class Brian2Backend:
         h = self.handles
         collected = {"n_synapses": int(sum(len(s) for s in h.recurrent))}
         if h.spike_monitor is not None:
-            collected["spikes"] = brian2_builder.spikes_by_population(h, self.network)
+            collected["spikes"] = brian2_builder.spikes_by_population(h, self.network, float(self.run["dt_ms"]))
         self._collected = collected
         self._cleanup()
         return collected

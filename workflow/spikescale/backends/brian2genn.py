@@ -104,7 +104,8 @@ class Brian2GeNNBackend(Brian2Backend):
                 "brian2_device": "genn (CUDA)" if self.use_gpu else "genn (CPU, single-threaded)"}
 
     def create(self) -> None:
-        self.handles = brian2_builder.create(self.b2, self.network, self.rng, record_spikes=self.run["record_spikes"],
+        self.handles = brian2_builder.create(self.b2, self.network, self.rng, dt_ms=float(self.run["dt_ms"]),
+                                             record_spikes=self.run["record_spikes"],
                                              poisson_input=True)
 
     def connect(self) -> None:
