@@ -244,7 +244,10 @@ def spikes_by_population(h: Brian2Network, net: Network, dt_ms: float, first_id:
     offsets[p]``. Times are those NEST gives the same spike: Brian2 stamps a spike with the
     start of the step in which V crossed the threshold, NEST with its end, so dt is added."""
     i = np.asarray(h.spike_monitor.i[:], dtype=np.int64)
-    t_ms = np.asarray(h.spike_monitor.t_[:], dtype=np.float64) * 1e3 + dt_ms
+    # from the step number, so that a spike of the last presimulation step is stamped with
+    # exactly t_presim (NEST's time), not a rounding error above it
+    steps = np.rint(np.asarray(h.spike_monitor.t_[:], dtype=np.float64) * 1e3 / dt_ms).astype(np.int64)
+    t_ms = (steps + 1) * dt_ms
     out = []
     for p, offset in enumerate(h.offsets):
         sel = (i >= offset) & (i < offset + int(net.num_neurons[p]))

@@ -59,7 +59,7 @@ class Brian2Backend:
         self.workdir: Path | None = None
         self.proc = None
         self._stdout_lines: list[str] = []
-        self._pending = []  # the runs declared in the program, in order: (what, t_ms)
+        self._pending: list[float] = []  # model time (ms) of each run declared in the program, in order
         self._last = {"run_time_s": None, "spikes": 0, "timers": {}}
         self._spikes_last = 0
         self._phase_timers: dict = {}
