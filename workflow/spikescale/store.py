@@ -78,6 +78,8 @@ def row_from_summary(s: dict, path: Path) -> dict:
     """One runs.csv row from a run file's root, spec and summary attributes."""
     backend = s["spec.backend"]
     platform, emulated = BACKEND_PLATFORMS.get(backend, ("", ""))
+    if "CPU" in str(s.get("provenance/packages.brian2_device", "")):
+        platform = "cpu"  # brian2genn in GeNN's CPU mode (no CUDA toolkit or no GPU)
     row = {
         "run_id": s["run_id"], "campaign": s["campaign"], "backend": backend, "platform": platform,
         "emulated": emulated, "model": s["spec.model"], "n_scaling": s["spec.n_scaling"],
