@@ -9,6 +9,7 @@ raised together as one ``ConfigError`` before anything is planned or submitted.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,8 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         return f"must be <= {s}"
     if v == "minItems":
         return f"must list at least {s} value(s)"
+    if v == "maxItems":
+        return f"must list at most {s} value(s)"
     if v == "uniqueItems":
         return "values must not repeat"
     if v == "pattern":
@@ -114,25 +117,74 @@ def _fill_defaults(data: dict, schema: dict) -> dict:
     return out
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a configuration file is a page of YAML; 1 MiB is already absurd
+MAX_YAML_DEPTH = 20  # the deepest shipped file nests 4 levels
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (no tags that build objects), without aliases and without deep
+    nesting: ten nested aliases expand nine strings into 3.9e8 (the "billion laughs"), and a
+    safe_load of that took this machine's 24 GB before the kernel killed it."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed", event.start_mark)
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def read_yaml(path: Path, file_label: str, key_label: str) -> tuple[object, list[ConfigProblem]]:
-    """Read a YAML file safely (no tags that build objects). Returns (data, problems)."""
+    """Read a YAML file safely: no tags that build objects, no aliases, bounded size and
+    depth. Returns (data, problems)."""
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            return None, [ConfigProblem(str(path), "(file)", f"{size:,} bytes",
+                                        f"a configuration file may have at most {MAX_CONFIG_BYTES:,} bytes")]
         raw = path.read_bytes()
     except FileNotFoundError:
         options = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
         return None, [ConfigProblem(file_label, key_label, path.stem,
                                     f"no file {path}; available: {', '.join(options) or 'none'}")]
+    except OSError as exc:  # a directory, no permission, ...
+        return None, [ConfigProblem(str(path), "(file)", exc.strerror, "cannot be read as a file")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, [ConfigProblem(str(path), "(file)", f"byte {exc.start}", "file is not valid UTF-8")]
+    if "\x00" in text:
+        return None, [ConfigProblem(str(path), "(file)", f"byte {text.index(chr(0))}", "file contains NUL bytes")]
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a safe loader, see _ConfigLoader)
     except yaml.YAMLError as exc:
-        return None, [ConfigProblem(str(path), "(file)", str(exc).splitlines()[0], "not valid YAML (plain YAML only; tags are refused)")]
+        first = " ".join(str(exc).split())[:200]
+        return None, [ConfigProblem(str(path), "(file)", first,
+                                    "not valid YAML (plain YAML only; tags and aliases are refused)")]
     if not isinstance(data, dict):
         return None, [ConfigProblem(str(path), "(file)", type(data).__name__, "must be a YAML mapping")]
-    return data, []
+    # JSON schema comparisons are all false for NaN, so .nan would pass every bound: refuse
+    # non-finite numbers here, where YAML's .nan and .inf come in.
+    problems = [ConfigProblem(str(path), _dotted(where), value, "must be a finite number")
+                for where, value in _non_finite(data)]
+    return (None, problems) if problems else (data, [])
+
+
+def _non_finite(node, where=()):
+    if isinstance(node, float) and not math.isfinite(node):
+        yield where, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _non_finite(value, (*where, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _non_finite(value, (*where, i))
 
 
 def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike = "config") -> Campaign:
@@ -179,6 +231,9 @@ def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike =
     if problems:
         raise ConfigError(problems)
     return campaign
+
+
+MAX_RUNS = 100_000  # runs per campaign; a plan of 10,000 takes seconds (tests/benchmarks/)
 
 
 def resource_shapes(experiment: dict) -> list[tuple[int, int, int]]:
@@ -250,6 +305,12 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
             problems.append(ConfigProblem(f_model, key, value, f"must be a whole number of steps of dt_ms = {dt}"))
 
     problems += validation_problems(c)
+    n_runs = (len(exp["backends"]) * len(resource_shapes(exp)) * len(model["seeds"]) * exp["repetitions"])
+    if n_runs > MAX_RUNS:
+        problems.append(ConfigProblem(f_exp, "axes", exp["axes"],
+                                      f"with {len(model['seeds'])} seed(s) ({f_model}), {exp['repetitions']} repetition(s) "
+                                      f"and {len(exp['backends'])} backend(s) this is {n_runs:,} runs; at most "
+                                      f"{MAX_RUNS:,} per campaign (split it)"))
     if exp["scaling"] == "weak" and "weak_scaling" not in exp:
         problems.append(ConfigProblem(f_exp, "weak_scaling", None, "required when scaling is 'weak'"))
     if exp["scaling"] == "strong" and "weak_scaling" in exp:
