@@ -63,8 +63,11 @@ report: env
 	$(SNAKEMAKE) --config experiment=$(EXPERIMENT) --report results/$(EXPERIMENT)/report.html $(SNAKEMAKE_ARGS)
 	@echo "report: results/$(EXPERIMENT)/report.html (open it in a browser)"
 
+# Every test, then the reliability figures (faults injected by the tests, runs lost, bad
+# inputs tried and accepted; tests/reliability_figures.py).
 test: env nest-mpi
 	$(WORKFLOW_ENV)/bin/python -m pytest tests
+	$(WORKFLOW_ENV)/bin/python tests/reliability_figures.py
 
 lint: env
 	$(SNAKEMAKE) --lint

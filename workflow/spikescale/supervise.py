@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -172,8 +173,13 @@ def supervise(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log_path:
     ending = ending_from_notices(notices)
     if not ending and terminated:
         ending = {"status": "failed", "reason": f"terminated by signal {signal.Signals(terminated[0]).name}"}
+    if not ending and returncode in (128 + signal.SIGTERM, -signal.SIGTERM):
+        # the run itself got the signal (a user's kill, a watchdog), not this supervisor
+        ending = {"status": "failed", "reason": "terminated by signal SIGTERM sent to the run"}
     if not ending and returncode != 0 and not out.exists():
-        ending = {"status": "failed", "reason": f"the run's command exited with code {returncode}"}
+        how = (f"was killed by signal {signal.Signals(-returncode).name}" if returncode < 0
+               and -returncode in signal.valid_signals() else f"exited with code {returncode}")
+        ending = {"status": "failed", "reason": f"the run's command {how}"}
     if ending and os.environ.get("SLURM_JOB_ID"):
         ending.setdefault("slurm_job_id", os.environ["SLURM_JOB_ID"])
         ending.setdefault("slurm_job_state", "")  # known once the job is gone: reconcile_attempts
@@ -181,6 +187,9 @@ def supervise(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log_path:
         target = set_attempt_aside(out, failed_dir, spec, ending, started_at)
         tee.write(f"[{datetime.now():%H:%M:%S}] RUN ENDED FROM OUTSIDE: {ending['reason']}; attempt recorded in "
                   f"{target}; the next snakemake runs it again\n")
+        if log_path is not None and Path(log_path).exists():
+            # the next attempt's job writes the same log: keep this one beside its record
+            shutil.copyfile(log_path, target.with_suffix(".log"))
         return 1
     # Ended by itself: its record (ok, or failed with the reason) is the job's output, also
     # after a failing rank ended the others with MPI_Abort (non-zero exit code).
