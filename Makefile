@@ -25,7 +25,7 @@ help:
 	@echo "make test       build environments, run every test"
 	@echo "make lint       snakemake --lint"
 	@echo "make nest-mpi   build NEST 3.10 with MPI into ~/.cache/spikescale (once; reused)"
-	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead (tests/benchmarks/)"
+	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead, a 10,000-run campaign (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
 
@@ -76,6 +76,7 @@ benchmark: env
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/harness_overhead.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/reference_comparison.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/energy_sampler_overhead.py
+	$(WORKFLOW_ENV)/bin/python tests/benchmarks/campaign_10k.py
 
 retry-failed: env
 	PYTHONPATH=workflow:. $(WORKFLOW_ENV)/bin/python -m spikescale.retry results/$(EXPERIMENT)

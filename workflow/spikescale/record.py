@@ -15,6 +15,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from h5py import h5a, h5t
 
 FORMAT = "spikescale-run"
 FORMAT_VERSION = 1
@@ -79,9 +80,47 @@ def write_record(path: str | os.PathLike, record: dict) -> Path:
     return path
 
 
-def _read_attrs(obj) -> dict:
+# How to read an attribute of each HDF5 type met so far, by the type's serialised form:
+# numpy dtype, memory type, and whether it is variable-length text (None: leave it to h5py).
+# h5py's attrs[name] works this out anew for every attribute, which costs more than the read
+# itself; collecting 10,000 run files of ~100 attributes each is mostly that.
+_ATTR_TYPES: dict[bytes, tuple | None] = {}
+
+
+def _attr_type(tid) -> tuple | None:
+    key = tid.encode()
+    if key not in _ATTR_TYPES:
+        dtype = tid.dtype
+        string = h5t.check_string_dtype(dtype)
+        _ATTR_TYPES[key] = None if dtype.subdtype is not None else (
+            dtype, h5t.py_create(dtype), string is not None and string.length is None)
+    return _ATTR_TYPES[key]
+
+
+def read_attr(obj, name: str):
+    """obj.attrs[name], exactly as h5py reads it (KeyError where there is none), without
+    h5py's overhead for the common types."""
+    aid = h5a.open(obj.id, name if isinstance(name, bytes) else name.encode("utf-8"))
+    shape = aid.shape
+    kind = _attr_type(aid.get_type()) if shape is not None else None
+    if kind is None:  # empty, or an array type: h5py's own way
+        return obj.attrs[name]
+    dtype, mtype, vlen_text = kind
+    arr = np.zeros(shape, dtype=dtype)
+    aid.read(arr, mtype=mtype)
+    if vlen_text:
+        if arr.ndim == 0:
+            return arr[()].decode("utf-8", "surrogateescape")
+        arr = np.array([b.decode("utf-8", "surrogateescape") for b in arr.flat], dtype=dtype).reshape(arr.shape)
+    return arr[()] if arr.ndim == 0 else arr
+
+
+def read_attrs(obj) -> dict:
+    """The attributes of a group or dataset: text as str, scalars as Python numbers and
+    booleans, arrays as numpy arrays."""
     out = {}
-    for name, value in obj.attrs.items():
+    for name in obj.attrs:  # h5py's order: by name, or by creation where a file tracks it
+        value = read_attr(obj, name)
         if isinstance(value, bytes):
             value = value.decode()
         elif isinstance(value, np.generic):
@@ -92,7 +131,7 @@ def _read_attrs(obj) -> dict:
 
 def _read_group(group: h5py.Group) -> dict:
     tree: dict = {}
-    attrs = _read_attrs(group)
+    attrs = read_attrs(group)
     if attrs:
         tree["attrs"] = attrs
     for key, item in group.items():
@@ -131,10 +170,10 @@ def read_record(path: str | os.PathLike) -> dict:
 
 
 def _read_summary(fh: h5py.File) -> dict:
-    out = _read_attrs(fh)
+    out = read_attrs(fh)
     for group in ("spec", "summary", "allocation", "provenance", "provenance/slurm", "provenance/packages"):
         if group in fh:
-            out.update({f"{group}.{k}": v for k, v in _read_attrs(fh[group]).items()})
+            out.update({f"{group}.{k}": v for k, v in read_attrs(fh[group]).items()})
     return out
 
 
