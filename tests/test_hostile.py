@@ -79,3 +79,11 @@ def test_ordinary_sbatch_values_pass_and_are_quoted():
     res = slurm_resources(run, machine)
     assert res["slurm_partition"] == "batch"
     assert res["slurm_extra"] == "--ntasks-per-node=4 --exclusive --gres=gpu:1 --mail-type=END"
+
+
+@pytest.mark.parametrize("experiment", ["../model/tiny", "tiny; id", "/etc/passwd", ".."])
+def test_experiment_names_that_are_not_names_are_refused(experiment, config_dir):
+    with pytest.raises(ConfigError) as info:
+        load_campaign(experiment, config_dir)
+    (problem,) = info.value.problems
+    assert problem.key == "experiment" and problem.value == experiment

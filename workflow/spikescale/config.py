@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import yaml
 
 from spikescale.errors import ConfigError, ConfigProblem
 
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # names of configuration files and campaigns
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 PARTS = ("model", "machine", "software")
 BACKENDS = ("nest",)
@@ -67,6 +69,8 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         return f"must be <= {s}"
     if v == "minItems":
         return f"must list at least {s} value(s)"
+    if v == "maxLength":
+        return f"must have at most {s} characters"
     if v == "maxItems":
         return f"must list at most {s} value(s)"
     if v == "uniqueItems":
@@ -80,8 +84,17 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
+# JSON Schema counts 2.0 as an integer; Python's range() and NEST do not. Whole numbers here
+# are written as whole numbers, and true/false are not numbers.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool)),
+)
+
+
 def _schema_problems(data, schema: dict, file: str) -> list[ConfigProblem]:
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     problems = []
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         key = _dotted(err.absolute_path)
@@ -139,6 +152,17 @@ class _ConfigLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_mapping(self, node, deep=False):
+        # PyYAML keeps the last of two equal keys without a word: say which key repeats
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
 
 def read_yaml(path: Path, file_label: str, key_label: str) -> tuple[object, list[ConfigProblem]]:
     """Read a YAML file safely: no tags that build objects, no aliases, bounded size and
@@ -193,6 +217,10 @@ def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike =
     config_dir = Path(config_dir)
     exp_path = Path(experiment)
     if exp_path.suffix not in (".yaml", ".yml"):
+        if not NAME.match(str(experiment)):
+            raise ConfigError([ConfigProblem(
+                "config/config.yaml (or --config)", "experiment", str(experiment),
+                f"must be the name of a file in {config_dir / 'experiment'} ({NAME.pattern}) or a path to a .yaml file")])
         exp_path = config_dir / "experiment" / f"{experiment}.yaml"
     exp_label = str(exp_path)
 
@@ -264,7 +292,11 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
         if need and need not in env:
             problems.append(ConfigProblem(f_soft, f"{backend}.environment.{need}", None,
                                           f"required with kind {env['kind']!r}"))
-        if env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).is_file():
+        if env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).resolve().is_relative_to(
+                repo_root.resolve()):
+            problems.append(ConfigProblem(f_soft, f"{backend}.environment.file", env["file"],
+                                          "must be a file inside the repository (envs/<backend>.yaml)"))
+        elif env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).is_file():
             problems.append(ConfigProblem(f_soft, f"{backend}.environment.file", env["file"],
                                           "no such file in the repository"))
 

@@ -19,6 +19,7 @@ from h5py import h5a, h5t
 
 FORMAT = "spikescale-run"
 FORMAT_VERSION = 1
+SUMMARY_ATTR = "summary_json"  # read_summary's answer, stored by the writer
 _STR = h5py.string_dtype()
 
 
@@ -66,6 +67,11 @@ def write_record(path: str | os.PathLike, record: dict) -> Path:
             fh.attrs["format"] = FORMAT
             fh.attrs["format_version"] = FORMAT_VERSION
             _write_group(fh, record)
+            # What collect reads of every run, once more as one JSON attribute, read back
+            # from the file itself: one attribute read instead of ~110 (docs/hdf5-layout.md).
+            summary = _read_summary(fh)
+            if all(isinstance(v, (str, int, float, bool)) for v in summary.values()):
+                fh.attrs[SUMMARY_ATTR] = json.dumps(summary)
         with open(tmp, "rb") as raw:
             os.fsync(raw.fileno())
         os.replace(tmp, path)
@@ -166,10 +172,13 @@ def read_record(path: str | os.PathLike) -> dict:
     tree = _read_file(path, _read_group)
     tree["attrs"].pop("format", None)
     tree["attrs"].pop("format_version", None)
+    tree["attrs"].pop(SUMMARY_ATTR, None)
     return tree
 
 
 def _read_summary(fh: h5py.File) -> dict:
+    if SUMMARY_ATTR in fh.attrs:
+        return json.loads(read_attr(fh, SUMMARY_ATTR))
     out = read_attrs(fh)
     for group in ("spec", "summary", "allocation", "provenance", "provenance/slurm", "provenance/packages"):
         if group in fh:
@@ -181,3 +190,13 @@ def read_summary(path: str | os.PathLike) -> dict:
     """Only the attributes of the root, spec, summary, allocation and provenance groups (keys
     "<group>.<name>"): what collect needs, fast."""
     return _read_file(path, _read_summary)
+
+
+def summary_of_open(fh: h5py.File, path) -> dict:
+    """read_summary of a file already open (collect reads and copies in one opening)."""
+    if fh.attrs.get("format") != FORMAT:
+        raise RecordError(f"{path}: not a spikescale run record (format attribute missing)")
+    try:
+        return _read_summary(fh)
+    except KeyError as exc:
+        raise RecordError(f"{path}: unreadable HDF5 file ({exc})") from exc
