@@ -67,11 +67,7 @@ def write_record(path: str | os.PathLike, record: dict) -> Path:
             fh.attrs["format"] = FORMAT
             fh.attrs["format_version"] = FORMAT_VERSION
             _write_group(fh, record)
-            # What collect reads of every run, once more as one JSON attribute, read back
-            # from the file itself: one attribute read instead of ~110 (docs/hdf5-layout.md).
-            summary = _read_summary(fh)
-            if all(isinstance(v, (str, int, float, bool)) for v in summary.values()):
-                fh.attrs[SUMMARY_ATTR] = json.dumps(summary)
+            _refresh_summary(fh)
         with open(tmp, "rb") as raw:
             os.fsync(raw.fileno())
         os.replace(tmp, path)
@@ -184,6 +180,26 @@ def _read_summary(fh: h5py.File) -> dict:
         if group in fh:
             out.update({f"{group}.{k}": v for k, v in read_attrs(fh[group]).items()})
     return out
+
+
+def _refresh_summary(fh: h5py.File) -> None:
+    """What collect reads of every run, once more as one JSON attribute, read back from the
+    file itself: one attribute read instead of ~110 (docs/hdf5-layout.md). Every change of a
+    record's attributes goes through here (update_attrs), so it never goes stale."""
+    if SUMMARY_ATTR in fh.attrs:
+        del fh.attrs[SUMMARY_ATTR]
+    summary = _read_summary(fh)
+    if all(isinstance(v, (str, int, float, bool)) for v in summary.values()):
+        fh.attrs[SUMMARY_ATTR] = json.dumps(summary)
+
+
+def update_attrs(path: str | os.PathLike, attrs: dict) -> None:
+    """Change root attributes of a record in place (an attempt's status, error, ...),
+    keeping its JSON summary true to them."""
+    with h5py.File(path, "r+") as fh:
+        for name, value in attrs.items():
+            fh.attrs[name] = _attr_value(value)
+        _refresh_summary(fh)
 
 
 def read_summary(path: str | os.PathLike) -> dict:

@@ -32,10 +32,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import h5py
 
 from spikescale import provenance
-from spikescale.record import RecordError, iso, read_summary, write_record
+from spikescale.record import RecordError, iso, read_summary, update_attrs, write_record
 from spikescale.retry import attempt_path
 
 # SLURM job states that end a run from outside, and the status they give it.
@@ -82,12 +81,11 @@ def set_attempt_aside(out: Path, failed_dir: Path, spec: dict, ending: dict, sta
         summary = None  # not a complete record: the short record below replaces it
     if summary is not None:
         target = attempt_path(failed_dir, spec["run_id"], summary.get("finished_at", iso(time.time())))
-        with h5py.File(out, "r+") as fh:
-            own_error = fh.attrs.get("error", "")
-            fh.attrs["status"] = ending["status"]
-            fh.attrs["error"] = f"{ending['reason']} (the run's own record: {own_error})" if own_error \
-                else ending["reason"]
-            fh.attrs["ended_by"] = json.dumps(ending_attrs)
+        own_error = summary.get("error", "")
+        update_attrs(out, {"status": ending["status"],
+                           "error": f"{ending['reason']} (the run's own record: {own_error})" if own_error
+                           else ending["reason"],
+                           "ended_by": json.dumps(ending_attrs)})
         failed_dir.mkdir(parents=True, exist_ok=True)
         out.rename(target)
         return target
@@ -249,14 +247,13 @@ def reconcile_attempts(campaign_dir: Path, specs: dict) -> list[Path]:
             if path is None:
                 path = set_attempt_aside(campaign_dir / "runs" / f"{run_id}.h5", failed_dir, spec, ending,
                                          time.time())
-                with h5py.File(path, "r+") as fh:
-                    fh.attrs["recorded_by"] = "spikescale.supervise.reconcile_attempts (login node: the " \
-                                              "job's first node was lost with the run's supervisor)"
+                update_attrs(path, {"recorded_by": "spikescale.supervise.reconcile_attempts (login node: the "
+                                                   "job's first node was lost with the run's supervisor)"})
             else:
-                with h5py.File(path, "r+") as fh:
-                    fh.attrs["status"] = ending["status"]
-                    fh.attrs["error"] = f"{ending['reason']} ({fh.attrs.get('error', '')})"
-                    fh.attrs["ended_by"] = json.dumps({**ended_by, "slurm_job_state": state, "slurm_job_nodes": nodes})
+                update_attrs(path, {"status": ending["status"],
+                                    "error": f"{ending['reason']} ({read_summary(path).get('error', '')})",
+                                    "ended_by": json.dumps({**ended_by, "slurm_job_state": state,
+                                                            "slurm_job_nodes": nodes})})
             changed.append(path)
     return changed
 
