@@ -27,7 +27,7 @@ help:
 	@echo "make lint       snakemake --lint"
 	@echo "make brian2genn-env   the brian2genn environment (GeNN itself: README, GeNN)"
 	@echo "make nest-mpi   build NEST 3.10 with MPI into ~/.cache/spikescale (once; reused)"
-	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead (tests/benchmarks/)"
+	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead, a 10,000-run campaign (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
 
@@ -68,8 +68,11 @@ report: env
 	$(SNAKEMAKE) --config experiment=$(EXPERIMENT) --report results/$(EXPERIMENT)/report.html $(SNAKEMAKE_ARGS)
 	@echo "report: results/$(EXPERIMENT)/report.html (open it in a browser)"
 
+# Every test, then the reliability figures (faults injected by the tests, runs lost, bad
+# inputs tried and accepted; tests/reliability_figures.py).
 test: env nest-mpi
 	$(WORKFLOW_ENV)/bin/python -m pytest tests
+	$(WORKFLOW_ENV)/bin/python tests/reliability_figures.py
 
 lint: env
 	$(SNAKEMAKE) --lint
@@ -78,6 +81,7 @@ benchmark: env
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/harness_overhead.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/reference_comparison.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/energy_sampler_overhead.py
+	$(WORKFLOW_ENV)/bin/python tests/benchmarks/campaign_10k.py
 
 retry-failed: env
 	PYTHONPATH=workflow:. $(WORKFLOW_ENV)/bin/python -m spikescale.retry results/$(EXPERIMENT)

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.scaling import performance_runs
-from spikescale.store import load_kernel_timers, load_phases, load_runs
+from spikescale.record import read_attr
+from spikescale.store import load_runs
 
 KERNEL_TIMERS = {  # column -> (phase of our record, NEST timer)
     "time_construction_create": ("construction", "time_construction_create"),
@@ -58,14 +59,12 @@ def bennch_table(campaign_h5: Path) -> pd.DataFrame:
     runs = load_runs(campaign_h5)
     runs = performance_runs(runs)
     runs = runs[runs["status"] == "ok"]
-    timers = load_kernel_timers(campaign_h5)
-    phases = load_phases(campaign_h5)
+    timers, phases, connections = _read_runs(campaign_h5, list(runs["run_id"]))
     # presimulate timers live in their own group: NEST's construction timers are cumulative
     # and its simulate timers are reset at each Simulate(), so construction and simulate are
     # exactly beNNch's.
-    worst = timers.groupby(["run_id", "phase", "timer"])["value_s"].max()
-    memory = phases.groupby(["run_id", "phase"])["mem_rss_mb"].sum()
-    connections = _connections(campaign_h5)
+    worst = timers.groupby(["run_id", "phase", "timer"])["value_s"].max().to_dict()
+    memory = phases.groupby(["run_id", "phase"])["mem_rss_mb"].sum().to_dict()
     rows = []
     for run in runs.itertuples():
         row = {"rng_seed": int(run.seed), "num_nodes": int(run.nodes), "threads_per_task": int(run.threads_per_task),
@@ -81,12 +80,44 @@ def bennch_table(campaign_h5: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _connections(campaign_h5: Path) -> dict[str, float]:
-    """run id -> connections NEST holds, summed over ranks (one pass over the file)."""
+def _read_runs(campaign_h5: Path, run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """What the table needs of these runs, in one pass over campaign.h5 that reads nothing
+    else (a campaign of 10,000 runs holds some 10^6 attributes): the kernel timers of
+    KERNEL_TIMERS and the resident memory of the MEMORY phases, in the long formats of
+    load_kernel_timers and load_phases, and the connections NEST holds, summed over ranks."""
+    wanted: dict[str, set[str]] = {}
+    for phase, timer in KERNEL_TIMERS.values():
+        wanted.setdefault(phase, set()).add(timer)
+    timers, phases, connections = [], [], {}
     with h5py.File(campaign_h5, "r") as fh:
-        return {run_id: sum(float(r["counts"].attrs.get("n_connections_local", np.nan))
-                            for r in run["ranks"].values() if "counts" in r)
-                for run_id, run in fh["runs"].items()}
+        for run_id in run_ids:
+            ranks = fh[f"runs/{run_id}/ranks"]
+            n_connections = []
+            for rank, rank_group in ranks.items():
+                for phase, names in wanted.items():
+                    group = rank_group.get(f"kernel_timers/{phase}")
+                    if group is None:
+                        continue
+                    scalars, per_thread = set(group.attrs), set(group)
+                    for timer in sorted(names & scalars):  # not per thread
+                        timers.append((run_id, phase, timer, float(read_attr(group, timer))))
+                    for timer in sorted(names & per_thread):
+                        timers += [(run_id, phase, timer, float(v)) for v in np.atleast_1d(group[timer][()])]
+                for phase in MEMORY.values():
+                    group = rank_group.get(f"phases/{phase}")
+                    if group is not None:
+                        phases.append((run_id, int(rank), phase, read_attr(group, "order"),
+                                       read_attr(group, "mem_rss_mb")))
+                counts = rank_group.get("counts")
+                if counts is not None:
+                    names = set(counts.attrs)
+                    n_connections.append(float(read_attr(counts, "n_connections_local"))
+                                         if "n_connections_local" in names else np.nan)
+            connections[run_id] = sum(n_connections)
+    timers = pd.DataFrame(timers, columns=["run_id", "phase", "timer", "value_s"])
+    # ordered as load_phases orders them: the sums over ranks add in the same order
+    phases = pd.DataFrame(phases, columns=["run_id", "rank", "phase", "order", "mem_rss_mb"])
+    return timers, phases.sort_values(["run_id", "rank", "order"]), connections
 
 
 def main(argv=None) -> int:

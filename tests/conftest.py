@@ -10,6 +10,20 @@ import pytest
 from helpers import NEST_PYTHON, REPO, TINY_EXPERIMENT, TINY_MODEL, write_yaml
 
 
+LEDGER = REPO / ".test-results" / "faults.jsonl"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fault_ledger():
+    """A fresh ledger of injected faults for this session (tests/reliability_figures.py)."""
+    import os
+
+    path = Path(os.environ.setdefault("SPIKESCALE_FAULT_LEDGER", str(LEDGER)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    return path
+
+
 @pytest.fixture(scope="session")
 def nest_python() -> Path:
     if not NEST_PYTHON.exists():

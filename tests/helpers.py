@@ -78,3 +78,27 @@ def snakemake(config_dir: Path, results: Path, *args, experiment: str = "tiny", 
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def checksums(folder: Path) -> dict:
+    """{file name: sha256} of the run files in folder."""
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(folder).glob("*.h5"))}
+
+
+def record_fault(fault: str, expected_runs: int, runs, before: dict, after: dict) -> dict:
+    """Note an injected fault and its outcome in the ledger that tests/reliability_figures.py
+    reads ($SPIKESCALE_FAULT_LEDGER; conftest.py sets it for every pytest session). A run is
+    lost when the converged campaign lacks it as ok, or when a file finished before the
+    fault changed."""
+    ok = int((runs["status"] == "ok").sum())
+    changed = sum(1 for name, digest in before.items() if after.get(name) != digest)
+    entry = {"fault": fault, "expected_runs": expected_runs, "ok_runs": ok, "changed_finished_files": changed,
+             "runs_lost": max(0, expected_runs - ok) + changed}
+    ledger = os.environ.get("SPIKESCALE_FAULT_LEDGER")
+    if ledger:
+        Path(ledger).parent.mkdir(parents=True, exist_ok=True)
+        with open(ledger, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    return entry

@@ -163,7 +163,7 @@ def test_missing_experiment(config_dir):
 def test_yaml_tags_are_refused(config_dir):
     (config_dir / "model" / "tiny.yaml").write_text("model: !!python/object/apply:os.system ['touch /tmp/pwned']\n")
     p = one_problem(config_dir)
-    assert p.file.endswith("model/tiny.yaml") and "tags are refused" in p.allowed
+    assert p.file.endswith("model/tiny.yaml") and "tags and aliases are refused" in p.allowed
     assert not Path("/tmp/pwned").exists()
 
 

@@ -72,3 +72,22 @@ def test_files_that_are_not_records_are_refused(tmp_path):
     garbage.write_bytes(b"not hdf5 at all")
     with pytest.raises(rec.RecordError):
         rec.read_record(garbage)
+
+
+def test_the_json_summary_follows_every_change(tmp_path):
+    """collect reads a record's summary from one JSON attribute: a change made in place
+    (an attempt's status and reason) must show there, or an attempt would be missed."""
+    from spikescale.record import SUMMARY_ATTR, read_summary, update_attrs
+
+    path = rec.write_record(tmp_path / "r.h5", {"attrs": {"run_id": "a", "status": "ok", "error": ""},
+                                            "spec": {"attrs": {"seed": 3}}, "summary": {"attrs": {"t_sim_s": 1.5}}})
+    with h5py.File(path, "r") as fh:
+        assert SUMMARY_ATTR in fh.attrs
+    assert read_summary(path)["spec.seed"] == 3 and read_summary(path)["summary.t_sim_s"] == 1.5
+    update_attrs(path, {"status": "failed", "error": "cancelled", "ended_by": '{"slurm_job_id": "7"}'})
+    summary = read_summary(path)
+    assert summary["status"] == "failed" and summary["error"] == "cancelled" and "7" in summary["ended_by"]
+    fast = read_summary(path)
+    with h5py.File(path, "r+") as fh:  # without it, every attribute is read: the same answer
+        del fh.attrs[SUMMARY_ATTR]
+    assert read_summary(path) == fast

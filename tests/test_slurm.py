@@ -19,7 +19,7 @@ import time
 import pandas as pd
 import pytest
 
-from helpers import PYTHONPATH, REPO, SNAKEMAKE, edit_yaml, run_spec, snakemake
+from helpers import PYTHONPATH, REPO, SNAKEMAKE, checksums, edit_yaml, record_fault, run_spec, snakemake
 from slurm_cluster import SlurmTestCluster
 from spikescale.record import read_record
 from spikescale.resources import launch_command
@@ -276,6 +276,11 @@ def test_cancelled_lost_and_timed_out_runs_are_recorded_then_completed(cluster, 
     done = executor_run(cluster, config_dir, results, timeout=600)
     assert (done.stdout + done.stderr).count("(Rule: simulate_") == 2
     runs = pd.read_csv(campaign / "runs.csv")
+    after = checksums(campaign / "runs")
+    for fault in ("SLURM job cancelled (scancel) while its run simulated",
+                  "SLURM node lost (slurmd stopped) under a two-node run",
+                  "SLURM time limit reached by a one-node run", "SLURM time limit reached by a two-node run"):
+        record_fault(fault, expected_runs=2, runs=runs, before={}, after=after)
     assert (runs["status"] == "ok").all() and len(runs) == 2
 
 

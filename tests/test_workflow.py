@@ -2,7 +2,6 @@
 store, the figure; re-running runs nothing; a new seed runs only the new runs; a killed run
 is redone; a failed run is recorded, collected and can be retried without losing anything."""
 
-import hashlib
 import signal
 import subprocess
 import sys
@@ -12,14 +11,10 @@ import pandas as pd
 import psutil
 import pytest
 
-from helpers import REPO, SNAKEMAKE, edit_yaml, snakemake, write_yaml
+from helpers import REPO, SNAKEMAKE, checksums, edit_yaml, record_fault, snakemake, write_yaml
 from models.pd14 import derived
 
 pytestmark = pytest.mark.workflow
-
-
-def checksums(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.h5"))}
 
 
 def jobs_run(proc, rule="simulate_"):
@@ -116,6 +111,8 @@ def test_run_killed_with_sigkill_is_redone(nest_python, config_dir, tmp_path):
 
     snakemake(config_dir, results)  # the next invocation redoes only what is missing
     runs = pd.read_csv(results / "tiny" / "runs.csv")
+    record_fault("SIGKILL of a run in its simulation phase", expected_runs=1, runs=runs, before={},
+                 after=checksums(results / "tiny" / "runs"))
     assert list(runs["status"]) == ["ok"] and run_file.exists()
 
 

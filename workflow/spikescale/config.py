@@ -9,7 +9,9 @@ raised together as one ``ConfigError`` before anything is planned or submitted.
 from __future__ import annotations
 
 import itertools
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import yaml
 
 from spikescale.errors import ConfigError, ConfigProblem
 
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # names of configuration files and campaigns
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 PARTS = ("model", "machine", "software")
 BACKENDS = ("nest", "brian2", "brian2genn")
@@ -66,6 +69,10 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         return f"must be <= {s}"
     if v == "minItems":
         return f"must list at least {s} value(s)"
+    if v == "maxLength":
+        return f"must have at most {s} characters"
+    if v == "maxItems":
+        return f"must list at most {s} value(s)"
     if v == "uniqueItems":
         return "values must not repeat"
     if v == "pattern":
@@ -77,8 +84,17 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
+# JSON Schema counts 2.0 as an integer; Python's range() and NEST do not. Whole numbers here
+# are written as whole numbers, and true/false are not numbers.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool)),
+)
+
+
 def _schema_problems(data, schema: dict, file: str) -> list[ConfigProblem]:
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     problems = []
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         key = _dotted(err.absolute_path)
@@ -114,25 +130,85 @@ def _fill_defaults(data: dict, schema: dict) -> dict:
     return out
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a configuration file is a page of YAML; 1 MiB is already absurd
+MAX_YAML_DEPTH = 20  # the deepest shipped file nests 4 levels
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (no tags that build objects), without aliases and without deep
+    nesting: ten nested aliases expand nine strings into 3.9e8 (the "billion laughs"), and a
+    safe_load of that took this machine's 24 GB before the kernel killed it."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed", event.start_mark)
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        # PyYAML keeps the last of two equal keys without a word: say which key repeats
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path, file_label: str, key_label: str) -> tuple[object, list[ConfigProblem]]:
-    """Read a YAML file safely (no tags that build objects). Returns (data, problems)."""
+    """Read a YAML file safely: no tags that build objects, no aliases, bounded size and
+    depth. Returns (data, problems)."""
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            return None, [ConfigProblem(str(path), "(file)", f"{size:,} bytes",
+                                        f"a configuration file may have at most {MAX_CONFIG_BYTES:,} bytes")]
         raw = path.read_bytes()
     except FileNotFoundError:
         options = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
         return None, [ConfigProblem(file_label, key_label, path.stem,
                                     f"no file {path}; available: {', '.join(options) or 'none'}")]
+    except OSError as exc:  # a directory, no permission, ...
+        return None, [ConfigProblem(str(path), "(file)", exc.strerror, "cannot be read as a file")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, [ConfigProblem(str(path), "(file)", f"byte {exc.start}", "file is not valid UTF-8")]
+    if "\x00" in text:
+        return None, [ConfigProblem(str(path), "(file)", f"byte {text.index(chr(0))}", "file contains NUL bytes")]
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a safe loader, see _ConfigLoader)
     except yaml.YAMLError as exc:
-        return None, [ConfigProblem(str(path), "(file)", str(exc).splitlines()[0], "not valid YAML (plain YAML only; tags are refused)")]
+        first = " ".join(str(exc).split())[:200]
+        return None, [ConfigProblem(str(path), "(file)", first,
+                                    "not valid YAML (plain YAML only; tags and aliases are refused)")]
     if not isinstance(data, dict):
         return None, [ConfigProblem(str(path), "(file)", type(data).__name__, "must be a YAML mapping")]
-    return data, []
+    # JSON schema comparisons are all false for NaN, so .nan would pass every bound: refuse
+    # non-finite numbers here, where YAML's .nan and .inf come in.
+    problems = [ConfigProblem(str(path), _dotted(where), value, "must be a finite number")
+                for where, value in _non_finite(data)]
+    return (None, problems) if problems else (data, [])
+
+
+def _non_finite(node, where=()):
+    if isinstance(node, float) and not math.isfinite(node):
+        yield where, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _non_finite(value, (*where, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _non_finite(value, (*where, i))
 
 
 def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike = "config") -> Campaign:
@@ -141,6 +217,10 @@ def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike =
     config_dir = Path(config_dir)
     exp_path = Path(experiment)
     if exp_path.suffix not in (".yaml", ".yml"):
+        if not NAME.match(str(experiment)):
+            raise ConfigError([ConfigProblem(
+                "config/config.yaml (or --config)", "experiment", str(experiment),
+                f"must be the name of a file in {config_dir / 'experiment'} ({NAME.pattern}) or a path to a .yaml file")])
         exp_path = config_dir / "experiment" / f"{experiment}.yaml"
     exp_label = str(exp_path)
 
@@ -181,6 +261,9 @@ def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike =
     return campaign
 
 
+MAX_RUNS = 100_000  # runs per campaign; a plan of 10,000 takes seconds (tests/benchmarks/)
+
+
 def resource_shapes(experiment: dict) -> list[tuple[int, int, int]]:
     """Every (nodes, tasks_per_node, threads_per_task) of the experiment's axes."""
     axes = experiment["axes"]
@@ -209,7 +292,11 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
         if need and need not in env:
             problems.append(ConfigProblem(f_soft, f"{backend}.environment.{need}", None,
                                           f"required with kind {env['kind']!r}"))
-        if env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).is_file():
+        if env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).resolve().is_relative_to(
+                repo_root.resolve()):
+            problems.append(ConfigProblem(f_soft, f"{backend}.environment.file", env["file"],
+                                          "must be a file inside the repository (envs/<backend>.yaml)"))
+        elif env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).is_file():
             problems.append(ConfigProblem(f_soft, f"{backend}.environment.file", env["file"],
                                           "no such file in the repository"))
 
@@ -256,6 +343,12 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
             problems.append(ConfigProblem(f_model, key, value, f"must be a whole number of steps of dt_ms = {dt}"))
 
     problems += validation_problems(c)
+    n_runs = (len(exp["backends"]) * len(resource_shapes(exp)) * len(model["seeds"]) * exp["repetitions"])
+    if n_runs > MAX_RUNS:
+        problems.append(ConfigProblem(f_exp, "axes", exp["axes"],
+                                      f"with {len(model['seeds'])} seed(s) ({f_model}), {exp['repetitions']} repetition(s) "
+                                      f"and {len(exp['backends'])} backend(s) this is {n_runs:,} runs; at most "
+                                      f"{MAX_RUNS:,} per campaign (split it)"))
     if exp["scaling"] == "weak" and "weak_scaling" not in exp:
         problems.append(ConfigProblem(f_exp, "weak_scaling", None, "required when scaling is 'weak'"))
     if exp["scaling"] == "strong" and "weak_scaling" in exp:

@@ -13,7 +13,19 @@ class ConfigProblem:
     allowed: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.key or '(top level)'} = {self.value!r}: {self.allowed}"
+        return f"{self.file}: {self.key or '(top level)'} = {shown(self.value)}: {self.allowed}"
+
+
+MAX_SHOWN = 160  # characters of a value quoted in a message
+
+
+def shown(value) -> str:
+    """repr(value), cut short: a message names the value, it does not repeat 20,000 seeds."""
+    text = repr(value)
+    if len(text) <= MAX_SHOWN:
+        return text
+    size = f", {len(value):,} items" if isinstance(value, (list, dict, tuple)) else f", {len(text):,} characters"
+    return f"{text[:MAX_SHOWN]}... (cut{size})"
 
 
 class ConfigError(Exception):

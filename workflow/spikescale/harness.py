@@ -385,7 +385,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
     context = json.loads(args.context)
-    run(spec, context, args.out)
+    record = run(spec, context, args.out)
+    # A run ended by SIGTERM has written its record, and says so as a shell would (128 +
+    # the signal): the supervisor then sets the attempt aside and the run is done again.
+    if record and record.get("attrs", {}).get("error_type") == "Terminated":
+        return 128 + signal.SIGTERM
     # A failed run has still produced its record: that is the job's output. Its status
     # lives in the record and in runs.csv; see docs/running.md for re-running failures.
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from spikescale.config import Campaign, resource_shapes
 
@@ -54,7 +54,9 @@ class Run:
         return self.ranks * self.threads_per_task
 
     def spec(self) -> dict:
-        spec = asdict(self)
+        # what asdict(self) gives, without its recursive copy: every field is a scalar (a
+        # 10,000-run campaign asks for some 50,000 specs while Snakemake plans it)
+        spec = {name: getattr(self, name) for name in self.__dataclass_fields__}
         if spec["weight_factor"] == 1.0:
             del spec["weight_factor"]
         return spec

@@ -8,6 +8,7 @@ headroom. It is used to refuse runs that cannot fit before any job is submitted.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from pathlib import Path
 
@@ -64,6 +65,20 @@ def launch_command(run: dict, machine: dict) -> str:
     return " ".join(words)
 
 
+# What a value on a job's command line may contain: the schemas allow no more than this, and
+# slurm_resources checks again, so a value that reaches sbatch by any other path cannot
+# carry shell syntax either.
+SAFE_WORD = re.compile(r"^[A-Za-z0-9_.,:/@+%=-]{1,200}$")
+
+
+def safe_word(value, what: str) -> str:
+    text = str(value)
+    if not SAFE_WORD.match(text):
+        raise ValueError(f"{what} = {text!r} may only contain letters, digits and _ . , : / @ + % = - "
+                         "(it goes onto an sbatch command line)")
+    return text
+
+
 def slurm_resources(run: dict, machine: dict) -> dict:
     """Snakemake resources that the SLURM executor turns into the run's sbatch request."""
     slurm = machine.get("slurm", {})
@@ -81,8 +96,9 @@ def slurm_resources(run: dict, machine: dict) -> dict:
     for key, resource in (("partition", "slurm_partition"), ("account", "slurm_account"), ("qos", "qos"),
                           ("constraint", "constraint")):
         if key in slurm:
-            res[resource] = slurm[key]
+            res[resource] = safe_word(slurm[key], f"slurm.{key}")
     extra += (["--exclusive"] if machine.get("exclusive", True) else []) + list(slurm.get("extra_sbatch", []))
     if extra:
-        res["slurm_extra"] = " ".join(extra)  # every option matched a strict pattern in the schema
+        # every option matched a strict pattern in the schema; checked and quoted again here
+        res["slurm_extra"] = " ".join(shlex.quote(safe_word(e, "slurm.extra_sbatch")) for e in extra)
     return res

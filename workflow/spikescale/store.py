@@ -20,7 +20,7 @@ import pandas as pd
 
 from spikescale.backends import BACKEND_PLATFORMS
 from spikescale.energy.accounting import accounted_energy
-from spikescale.record import RecordError, read_summary
+from spikescale.record import RecordError, summary_of_open
 
 # One row per run. Empty where a figure does not apply (yet), never a guess.
 RUNS_CSV_COLUMNS = (
@@ -142,38 +142,42 @@ def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: P
     """Merge run files into campaign.h5 (summary table + a copy of every record) and
     runs.csv. A file that is not a complete run record is set aside with a message and
     never merged. Writes both outputs atomically; running it twice gives the same content."""
-    rows, rejected, paths = [], [], {}
-    for path in sorted(map(Path, run_files)):
-        try:
-            summary = read_summary(path)
-            row = row_from_summary(summary, path)
-        except (RecordError, KeyError, OSError) as exc:
-            rejected.append((str(path), str(exc)))
-            print(f"collect: set aside {path}: {exc}", file=sys.stderr)
-            continue
-        if row["campaign"] != campaign:
-            rejected.append((str(path), f"belongs to campaign {row['campaign']!r}"))
-            print(f"collect: set aside {path}: belongs to campaign {row['campaign']!r}", file=sys.stderr)
-            continue
-        rows.append(row)
-        paths[row["run_id"]] = path
-
-    for row, verdict in zip(rows, validation_verdicts(validation_dir, rows)):
-        row["validation"] = verdict
-    machine = (resolved_config or {}).get("machine")
-    for row, (energy_j, source) in zip(rows, accounted_energy(rows, machine)):
-        row["energy_job_j"], row["energy_job_source"] = energy_j, source
-    frame = pd.DataFrame(rows, columns=list(RUNS_CSV_COLUMNS))
-    sort_keys = ["backend", "n_scaling", "nodes", "tasks_per_node", "threads_per_task", "seed", "repetition"]
-    frame = frame.sort_values(sort_keys, kind="stable").reset_index(drop=True)
-
-    runs_csv.parent.mkdir(parents=True, exist_ok=True)
-    tmp_csv = runs_csv.with_name(runs_csv.name + ".tmp")
-    frame.to_csv(tmp_csv, index=False, quoting=csv.QUOTE_MINIMAL)
-    tmp_csv.replace(runs_csv)
-
+    rows, rejected = [], []
     tmp_h5 = campaign_h5.with_name(campaign_h5.name + ".tmp")
+    campaign_h5.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(tmp_h5, "w") as out:
+        runs_group = out.create_group("runs")
+        # Each run file is opened once: its summary read, then the whole record, root
+        # attributes included, copied in one HDF5 copy (tests/benchmarks/campaign_10k.py).
+        for path in sorted(map(Path, run_files)):
+            run_id = None
+            try:
+                with h5py.File(path, "r") as src:
+                    row = row_from_summary(summary_of_open(src, path), path)
+                    if row["campaign"] != campaign:
+                        raise RecordError(f"belongs to campaign {row['campaign']!r}")
+                    run_id = row["run_id"]
+                    src.copy(src, runs_group, name=run_id)
+                runs_group[run_id].attrs["file_sha256"] = row["file_sha256"]
+            except (RecordError, KeyError, OSError, ValueError) as exc:
+                if run_id is not None and run_id in runs_group:
+                    del runs_group[run_id]  # never a partial copy
+                reason = (str(exc) if str(exc).startswith(str(path)) else
+                          f"{path}: unreadable HDF5 file ({exc})" if isinstance(exc, OSError) else f"{path}: {exc}")
+                rejected.append((str(path), reason))
+                print(f"collect: set aside {reason}", file=sys.stderr)
+                continue
+            rows.append(row)
+
+        for row, verdict in zip(rows, validation_verdicts(validation_dir, rows)):
+            row["validation"] = verdict
+        machine = (resolved_config or {}).get("machine")
+        for row, (energy_j, source) in zip(rows, accounted_energy(rows, machine)):
+            row["energy_job_j"], row["energy_job_source"] = energy_j, source
+        frame = pd.DataFrame(rows, columns=list(RUNS_CSV_COLUMNS))
+        sort_keys = ["backend", "n_scaling", "nodes", "tasks_per_node", "threads_per_task", "seed", "repetition"]
+        frame = frame.sort_values(sort_keys, kind="stable").reset_index(drop=True)
+
         out.attrs["format"] = "spikescale-campaign"
         out.attrs["format_version"] = 1
         out.attrs["campaign"] = campaign
@@ -186,17 +190,12 @@ def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: P
             out.create_dataset("config_resolved", data=json.dumps(resolved_config, sort_keys=True, default=str),
                                dtype=h5py.string_dtype())
         _write_columns(out.create_group("summary"), frame.fillna(""))
-        runs_group = out.create_group("runs")
-        by_id = {row["run_id"]: row for row in rows}
-        for run_id in frame["run_id"]:
-            with h5py.File(paths[run_id], "r") as src:
-                dst = runs_group.create_group(run_id)
-                for name, value in src.attrs.items():
-                    dst.attrs[name] = value
-                dst.attrs["file_sha256"] = by_id[run_id]["file_sha256"]
-                for name in src:
-                    src.copy(src[name], dst, name=name)
     tmp_h5.replace(campaign_h5)
+
+    runs_csv.parent.mkdir(parents=True, exist_ok=True)
+    tmp_csv = runs_csv.with_name(runs_csv.name + ".tmp")
+    frame.to_csv(tmp_csv, index=False, quoting=csv.QUOTE_MINIMAL)
+    tmp_csv.replace(runs_csv)
 
     failed = frame[frame["status"] != "ok"]
     print(f"collect: {len(frame)} run(s) in {campaign_h5}, {len(failed)} failed, {len(rejected)} set aside")

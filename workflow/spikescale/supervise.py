@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,10 +32,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import h5py
 
 from spikescale import provenance
-from spikescale.record import RecordError, iso, read_summary, write_record
+from spikescale.record import RecordError, iso, read_summary, update_attrs, write_record
 from spikescale.retry import attempt_path
 
 # SLURM job states that end a run from outside, and the status they give it.
@@ -81,12 +81,11 @@ def set_attempt_aside(out: Path, failed_dir: Path, spec: dict, ending: dict, sta
         summary = None  # not a complete record: the short record below replaces it
     if summary is not None:
         target = attempt_path(failed_dir, spec["run_id"], summary.get("finished_at", iso(time.time())))
-        with h5py.File(out, "r+") as fh:
-            own_error = fh.attrs.get("error", "")
-            fh.attrs["status"] = ending["status"]
-            fh.attrs["error"] = f"{ending['reason']} (the run's own record: {own_error})" if own_error \
-                else ending["reason"]
-            fh.attrs["ended_by"] = json.dumps(ending_attrs)
+        own_error = summary.get("error", "")
+        update_attrs(out, {"status": ending["status"],
+                           "error": f"{ending['reason']} (the run's own record: {own_error})" if own_error
+                           else ending["reason"],
+                           "ended_by": json.dumps(ending_attrs)})
         failed_dir.mkdir(parents=True, exist_ok=True)
         out.rename(target)
         return target
@@ -172,8 +171,13 @@ def supervise(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log_path:
     ending = ending_from_notices(notices)
     if not ending and terminated:
         ending = {"status": "failed", "reason": f"terminated by signal {signal.Signals(terminated[0]).name}"}
+    if not ending and returncode in (128 + signal.SIGTERM, -signal.SIGTERM):
+        # the run itself got the signal (a user's kill, a watchdog), not this supervisor
+        ending = {"status": "failed", "reason": "terminated by signal SIGTERM sent to the run"}
     if not ending and returncode != 0 and not out.exists():
-        ending = {"status": "failed", "reason": f"the run's command exited with code {returncode}"}
+        how = (f"was killed by signal {signal.Signals(-returncode).name}" if returncode < 0
+               and -returncode in signal.valid_signals() else f"exited with code {returncode}")
+        ending = {"status": "failed", "reason": f"the run's command {how}"}
     if ending and os.environ.get("SLURM_JOB_ID"):
         ending.setdefault("slurm_job_id", os.environ["SLURM_JOB_ID"])
         ending.setdefault("slurm_job_state", "")  # known once the job is gone: reconcile_attempts
@@ -181,6 +185,9 @@ def supervise(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log_path:
         target = set_attempt_aside(out, failed_dir, spec, ending, started_at)
         tee.write(f"[{datetime.now():%H:%M:%S}] RUN ENDED FROM OUTSIDE: {ending['reason']}; attempt recorded in "
                   f"{target}; the next snakemake runs it again\n")
+        if log_path is not None and Path(log_path).exists():
+            # the next attempt's job writes the same log: keep this one beside its record
+            shutil.copyfile(log_path, target.with_suffix(".log"))
         return 1
     # Ended by itself: its record (ok, or failed with the reason) is the job's output, also
     # after a failing rank ended the others with MPI_Abort (non-zero exit code).
@@ -240,14 +247,13 @@ def reconcile_attempts(campaign_dir: Path, specs: dict) -> list[Path]:
             if path is None:
                 path = set_attempt_aside(campaign_dir / "runs" / f"{run_id}.h5", failed_dir, spec, ending,
                                          time.time())
-                with h5py.File(path, "r+") as fh:
-                    fh.attrs["recorded_by"] = "spikescale.supervise.reconcile_attempts (login node: the " \
-                                              "job's first node was lost with the run's supervisor)"
+                update_attrs(path, {"recorded_by": "spikescale.supervise.reconcile_attempts (login node: the "
+                                                   "job's first node was lost with the run's supervisor)"})
             else:
-                with h5py.File(path, "r+") as fh:
-                    fh.attrs["status"] = ending["status"]
-                    fh.attrs["error"] = f"{ending['reason']} ({fh.attrs.get('error', '')})"
-                    fh.attrs["ended_by"] = json.dumps({**ended_by, "slurm_job_state": state, "slurm_job_nodes": nodes})
+                update_attrs(path, {"status": ending["status"],
+                                    "error": f"{ending['reason']} ({read_summary(path).get('error', '')})",
+                                    "ended_by": json.dumps({**ended_by, "slurm_job_state": state,
+                                                            "slurm_job_nodes": nodes})})
             changed.append(path)
     return changed
 
