@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from analysis.scaling import SHAPE, _add_mean_sd, ok_runs, shape_label
+from analysis.scaling import SHAPE, add_mean_sd, ok_runs, shape_label
 
 SERIES = ["backend", "platform", "emulated", "n_scaling", "k_scaling", "drive", "energy_kind"]
 GROUP = SERIES + SHAPE
@@ -69,10 +69,10 @@ def rtf_energy_table(runs: pd.DataFrame) -> pd.DataFrame:
         row["virtual_processes"] = int(group["virtual_processes"].iloc[0])
         row["full_scale"] = bool(row["n_scaling"] == 1 and row["k_scaling"] == 1)
         row["n_runs"] = len(group)
-        _add_mean_sd(row, "rtf", group["rtf"])
+        add_mean_sd(row, "rtf", group["rtf"])
         esyn = group["esyn_uj"].dropna()
         row["n_runs_esyn"] = len(esyn)
-        _add_mean_sd(row, "esyn_uj", esyn)
+        add_mean_sd(row, "esyn_uj", esyn)
         row["energy_source"] = _joined(group["energy_source"])
         row["energy_unavailable"] = _joined(group["energy_unavailable"])
         row["energy_unavailable_short"] = short_reason(row["energy_unavailable"]) if row["energy_unavailable"] else ""

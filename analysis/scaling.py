@@ -44,7 +44,7 @@ def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
-def _add_mean_sd(row: dict, name: str, values: pd.Series) -> None:
+def add_mean_sd(row: dict, name: str, values: pd.Series) -> None:
     """row[name_mean], row[name_sd]: mean and sample sd (NaN for a single value)."""
     row[f"{name}_mean"] = values.mean()
     row[f"{name}_sd"] = values.std(ddof=1) if len(values) > 1 else np.nan
@@ -75,10 +75,10 @@ def strong_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
             row["virtual_processes"] = vp
             row["n_runs"] = len(shape_runs)
             for m in METRICS:
-                _add_mean_sd(row, m, shape_runs[m])
+                add_mean_sd(row, m, shape_runs[m])
             speedup = base_t_sim / shape_runs["t_sim_s"]
-            _add_mean_sd(row, "speedup", speedup)
-            _add_mean_sd(row, "efficiency", speedup / (vp / base_vp))
+            add_mean_sd(row, "speedup", speedup)
+            add_mean_sd(row, "efficiency", speedup / (vp / base_vp))
             rows.append(row)
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values(MODEL + ["virtual_processes"] + SHAPE, kind="stable").reset_index(drop=True)
@@ -119,7 +119,7 @@ def weak_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
             row["n_runs"] = len(shape_runs)
             row["rate_mean_hz_mean"] = shape_runs["rate_mean_hz"].mean()
             for m in METRICS:
-                _add_mean_sd(row, m, shape_runs[m])
-            _add_mean_sd(row, "weak_efficiency", base_t_sim / shape_runs["t_sim_s"])
+                add_mean_sd(row, m, shape_runs[m])
+            add_mean_sd(row, "weak_efficiency", base_t_sim / shape_runs["t_sim_s"])
             rows.append(row)
     return pd.DataFrame(rows, columns=columns).sort_values(WEAK_MODEL + ["virtual_processes"]).reset_index(drop=True)

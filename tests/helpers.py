@@ -81,10 +81,10 @@ def snakemake(config_dir: Path, results: Path, *args, experiment: str = "tiny", 
 
 
 def checksums(folder: Path) -> dict:
-    """{file name: sha256} of the run files in folder."""
-    import hashlib
+    """{file name: sha256} of the run files in folder, as collect computes it."""
+    from spikescale.store import file_sha256
 
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(folder).glob("*.h5"))}
+    return {p.name: file_sha256(p) for p in sorted(Path(folder).glob("*.h5"))}
 
 
 def record_fault(fault: str, expected_runs: int, runs, before: dict, after: dict) -> dict:

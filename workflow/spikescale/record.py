@@ -151,13 +151,17 @@ class RecordError(Exception):
     """A file that is not a complete spikescale run record."""
 
 
+def _check_format(fh: h5py.File, path) -> None:
+    if fh.attrs.get("format") != FORMAT:
+        raise RecordError(f"{path}: not a spikescale run record (format attribute missing)")
+
+
 def _read_file(path, read) -> dict:
     """Open a run file, check that it is one, and apply ``read`` to it; any way it can be
     broken (missing, truncated, not HDF5, not ours) becomes one RecordError naming it."""
     try:
         with h5py.File(path, "r") as fh:
-            if fh.attrs.get("format") != FORMAT:
-                raise RecordError(f"{path}: not a spikescale run record (format attribute missing)")
+            _check_format(fh, path)
             return read(fh)
     except (OSError, KeyError) as exc:
         raise RecordError(f"{path}: unreadable HDF5 file ({exc})") from exc
@@ -210,8 +214,7 @@ def read_summary(path: str | os.PathLike) -> dict:
 
 def summary_of_open(fh: h5py.File, path) -> dict:
     """read_summary of a file already open (collect reads and copies in one opening)."""
-    if fh.attrs.get("format") != FORMAT:
-        raise RecordError(f"{path}: not a spikescale run record (format attribute missing)")
+    _check_format(fh, path)
     try:
         return _read_summary(fh)
     except KeyError as exc:
