@@ -7,6 +7,7 @@ VENVS := .venvs
 WORKFLOW_ENV := $(VENVS)/workflow
 NEST_ENV := $(VENVS)/nest
 BRIAN2_ENV := $(VENVS)/brian2
+SPINNAKER_ENV := $(VENVS)/spinnaker
 SNAKEMAKE := $(WORKFLOW_ENV)/bin/snakemake
 CORES ?= all
 EXPERIMENT ?= default
@@ -39,7 +40,7 @@ $(VENVS)/%/.installed: envs/%.txt
 	$(VENVS)/$*/bin/python -m pip install --quiet -r $<
 	touch $@
 
-env: $(WORKFLOW_ENV)/.installed $(NEST_ENV)/.installed $(BRIAN2_ENV)/.installed
+env: $(WORKFLOW_ENV)/.installed $(NEST_ENV)/.installed $(BRIAN2_ENV)/.installed $(SPINNAKER_ENV)/.installed
 
 # brian2genn's environment; GeNN itself is not on PyPI (README, GeNN), so `make env` skips it.
 brian2genn-env: $(VENVS)/brian2genn/.installed

@@ -7,7 +7,9 @@ energy per synaptic event (E_syn, microjoules; simulation phase). Runs of differ
 kinds (measured, accounted, modelled) are never averaged together; runs whose energy is
 unavailable form rows of their own, with the reason, so that their speed is still shown.
 A run is emulated when its `emulated` column is true (a platform emulated in software; a
-missing column or an empty value counts as not emulated).
+missing column or an empty value counts as not emulated). An emulated run's point is the
+platform's, not the emulator's: its modelled real-time factor (`rtf_modelled`, the board's
+time_scale_factor) beside its modelled energy; `rtf_kind` says which RTF a row shows.
 """
 
 from __future__ import annotations
@@ -18,20 +20,13 @@ import sys
 import numpy as np
 import pandas as pd
 
-from analysis.scaling import SHAPE, add_mean_sd, ok_runs, shape_label
+from analysis.scaling import SHAPE, add_mean_sd, is_emulated, ok_runs, shape_label
 
-SERIES = ["backend", "platform", "emulated", "n_scaling", "k_scaling", "drive", "energy_kind"]
+SERIES = ["backend", "platform", "emulated", "n_scaling", "k_scaling", "drive", "energy_kind", "rtf_kind"]
 GROUP = SERIES + SHAPE
 TEXT_COLUMNS = ("platform", "energy_kind", "energy_source", "energy_unavailable")
 COLUMNS = GROUP + ["shape", "virtual_processes", "full_scale", "n_runs", "rtf_mean", "rtf_sd", "n_runs_esyn",
                    "esyn_uj_mean", "esyn_uj_sd", "energy_source", "energy_unavailable", "energy_unavailable_short"]
-
-
-def is_emulated(runs: pd.DataFrame) -> pd.Series:
-    """True where a run's `emulated` column says so; False where the column or value is missing."""
-    if "emulated" not in runs:
-        return pd.Series(False, index=runs.index)
-    return runs["emulated"].map(lambda v: str(v).strip().lower() in ("true", "1", "yes"))
 
 
 def short_reason(unavailable: str) -> str:
@@ -57,6 +52,10 @@ def rtf_energy_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Our points of the RTF / E_syn figure: one row per GROUP, successful runs only."""
     ok = ok_runs(runs)
     ok["emulated"] = is_emulated(ok)
+    modelled = pd.to_numeric(ok["rtf_modelled"], errors="coerce") if "rtf_modelled" in ok else pd.Series(np.nan, index=ok.index)
+    use_modelled = ok["emulated"] & modelled.notna()
+    ok["rtf"] = pd.to_numeric(ok["rtf"], errors="coerce").where(~use_modelled, modelled)
+    ok["rtf_kind"] = np.where(use_modelled, "modelled", "measured")
     ok["esyn_uj"] = pd.to_numeric(ok["esyn_uj"], errors="coerce") if "esyn_uj" in ok else np.nan
     for col in TEXT_COLUMNS:
         ok[col] = ok[col].astype(object).fillna("").astype(str) if col in ok else ""  # all empty: read as NaN
@@ -88,7 +87,7 @@ def main(argv=None) -> int:
 
     return run_cli(argv, __doc__.splitlines()[0], rtf_energy_table, rtf_energy_figure,
                    " | real-time factor and energy per synaptic event", (
-                       "backend", "platform", "emulated", "n_scaling", "drive", "shape", "energy_kind", "n_runs",
+                       "backend", "platform", "emulated", "n_scaling", "drive", "shape", "energy_kind", "rtf_kind", "n_runs",
                        "rtf_mean", "rtf_sd", "esyn_uj_mean", "esyn_uj_sd", "energy_unavailable_short"))
 
 

@@ -41,12 +41,14 @@ def scale_text(n_scaling: float, k_scaling: float) -> str:
     return f"scale N {n_scaling:g}, K {k_scaling:g}"
 
 
-def series_label(backend, platform, emulated, n_scaling, k_scaling, drive, energy_kind) -> str:
-    """Legend entry of one of our series: who, where, which drive, which scale, which energy."""
+def series_label(backend, platform, emulated, n_scaling, k_scaling, drive, energy_kind, rtf_kind="measured") -> str:
+    """Legend entry of one of our series: who, where, which drive, which scale, which energy
+    (and a modelled RTF: an emulated platform's)."""
     where = f"{backend} on {platform}" if platform else str(backend)
     energy = f"energy {energy_kind}" if energy_kind else "energy unavailable"
+    rtf = ", RTF modelled" if rtf_kind == "modelled" else ""
     return (f"{where}{' (emulated)' if emulated else ''}, {DRIVE_NAMES.get(str(drive).lower(), drive)} drive, "
-            f"{scale_text(n_scaling, k_scaling)}, {energy}")
+            f"{scale_text(n_scaling, k_scaling)}, {energy}{rtf}")
 
 
 def _no_esyn_reason(row) -> str:

@@ -44,6 +44,22 @@ def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
+def is_emulated(runs: pd.DataFrame) -> pd.Series:
+    """True where a run's `emulated` column says so; False where the column or value is missing."""
+    if "emulated" not in runs:
+        return pd.Series(False, index=runs.index)
+    return runs["emulated"].map(lambda v: str(v).strip().lower() in ("true", "1", "yes"))
+
+
+def scaling_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """ok_runs for the scaling tables and figures: an emulated platform's runs form a series of
+    their own, named '<backend> (emulated)' (their times are the emulator's on this host)."""
+    ok = ok_runs(runs)
+    emulated = is_emulated(ok)
+    ok.loc[emulated, "backend"] = ok.loc[emulated, "backend"].astype(str) + " (emulated)"
+    return ok
+
+
 def add_mean_sd(row: dict, name: str, values: pd.Series) -> None:
     """row[name_mean], row[name_sd]: mean and sample sd (NaN for a single value)."""
     row[f"{name}_mean"] = values.mean()
@@ -59,7 +75,7 @@ def _base(model_runs: pd.DataFrame) -> tuple[int, float]:
 
 def strong_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per backend, model size and resource shape, ordered by virtual processes."""
-    ok = ok_runs(runs)
+    ok = scaling_runs(runs)
     columns = MODEL + SHAPE + ["virtual_processes", "n_runs"]
     for m in METRICS + ["speedup", "efficiency"]:
         columns += [f"{m}_mean", f"{m}_sd"]
@@ -98,7 +114,7 @@ def weak_scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
     so a larger network gives each neuron as many inputs but shares fewer of them with its
     neighbours; correlations, and with them rates and the work per simulated second, differ
     between the points of a weak-scaling series."""
-    ok = ok_runs(runs)
+    ok = scaling_runs(runs)
     for col in ("n_neurons", "n_synapses", "rate_mean_hz"):
         ok[col] = pd.to_numeric(ok[col], errors="coerce") if col in ok else np.nan
     columns = WEAK_MODEL + SHAPE + ["virtual_processes", "n_scaling", "n_neurons", "n_synapses", "n_runs",

@@ -64,6 +64,9 @@ def run_context(run):
     """What a run needs to know besides its spec: its backend's software entry and the
     machine. Passed as a parameter, so changing either re-runs the affected runs."""
     machine = {key: CAMPAIGN.machine[key] for key in MACHINE_CONTEXT_KEYS if key in CAMPAIGN.machine}
+    if run.backend == "spinnaker" and "spinnaker" in CAMPAIGN.machine:
+        # the board or its emulation: only SpiNNaker runs depend on (and re-run for) it
+        machine["spinnaker"] = CAMPAIGN.machine["spinnaker"]
     return {"software": CAMPAIGN.software[run.backend], "machine": machine}
 
 
@@ -85,9 +88,16 @@ def harness_command(run_spec):
 
 # The parts of a run's command that every run of a shape (harness command) or backend
 # (context) shares: put together once, not again for each of a campaign's 10,000 jobs.
-HARNESS_COMMANDS = {shape: harness_command(spec) for shape, spec in RUN_SHAPES.items()}
-CONTEXT_ARGS = {spec["backend"]: shlex.quote(json.dumps(run_context(RUNS[spec["run_id"]]), sort_keys=True))
-                for spec in RUN_SHAPES.values()}
+# The NEST reference runs of the validation count too: a campaign may validate a backend
+# without running NEST itself.
+_COMMAND_RUNS = {**REFERENCE_RUNS, **RUNS}
+_COMMAND_SHAPES = {
+    (run.backend, run.nodes, run.tasks_per_node, run.threads_per_task): run.spec()
+    for run in sorted(_COMMAND_RUNS.values(), key=lambda r: r.run_id)
+}
+HARNESS_COMMANDS = {shape: harness_command(spec) for shape, spec in _COMMAND_SHAPES.items()}
+CONTEXT_ARGS = {spec["backend"]: shlex.quote(json.dumps(run_context(_COMMAND_RUNS[spec["run_id"]]), sort_keys=True))
+                for spec in _COMMAND_SHAPES.values()}
 
 
 def run_command(run, out):

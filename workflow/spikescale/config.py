@@ -23,7 +23,7 @@ from spikescale.errors import ConfigError, ConfigProblem
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # names of configuration files and campaigns
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 PARTS = ("model", "machine", "software")
-BACKENDS = ("nest", "brian2", "brian2genn")
+BACKENDS = ("nest", "brian2", "brian2genn", "spinnaker")
 # Keys every schema error message can lean on to say what is allowed.
 _TYPE_NAMES = {"integer": "a whole number", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping"}
@@ -322,6 +322,21 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
                 f_exp, "backends", b2_backend,
                 "Brian2 runs on one process (threads or one GPU, no MPI): use tasks_per_node [1] and nodes [1] "
                 f"in a campaign with {b2_backend}"))
+    if multi_rank and "spinnaker" in exp["backends"]:
+        problems.append(ConfigProblem(
+            f_exp, "backends", "spinnaker",
+            "sPyNNaker runs from one host process (the board, or the emulator, does the work): use "
+            "tasks_per_node [1] and nodes [1] in a campaign with spinnaker"))
+    spinnaker = machine.get("spinnaker") or {}
+    if "spinnaker" in exp["backends"] and spinnaker.get("fallback", "emulate") != "emulate" \
+            and not (spinnaker.get("machine_name") or spinnaker.get("spalloc_server")):
+        problems.append(ConfigProblem(
+            f_machine, "spinnaker.fallback", spinnaker.get("fallback"),
+            "needs a board (spinnaker.machine_name) or a spalloc server (spinnaker.spalloc_server); "
+            "without either, use fallback: emulate"))
+    if spinnaker.get("machine_name") and spinnaker.get("spalloc_server"):
+        problems.append(ConfigProblem(f_machine, "spinnaker.spalloc_server", spinnaker["spalloc_server"],
+                                      "name either a board (machine_name) or a spalloc server, not both"))
     for backend in exp["backends"]:
         if backend == "nest" and multi_rank and c.software.get(backend, {}).get("environment", {}).get("kind") == "venv":
             problems.append(ConfigProblem(

@@ -127,7 +127,7 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         with phases.phase("setup"):
-            backend = get_backend(spec["backend"], spec)
+            backend = get_backend(spec["backend"], spec, context)
             comm_mod.require_mpi_support()  # before NEST, which would exit without a record
             # The simulator first: NEST initialises MPI when it is imported, and mpi4py then
             # joins that MPI (the order NEST's MPI build is tested with, envs/build_nest_mpi.sh).
@@ -187,6 +187,10 @@ def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
             signal.signal(signal.SIGTERM, previous)
         if energy is not None:
             rank_tree.update(energy.finish())
+        try:
+            add_platform_energy(rank_tree, backend)
+        except Exception as model_error:  # noqa: BLE001 - the run's own record matters more
+            log(f"could not model the platform's energy: {model_error}")
 
     rank_tree["phases"] = phases.done
     comm = comm or comm_mod.SingleRank()  # failed before MPI was up: every rank speaks for itself
@@ -281,6 +285,17 @@ def check_allocation(spec: dict, context: dict, comm) -> dict:
     return tree
 
 
+def add_platform_energy(rank_tree: dict, backend) -> None:
+    """A platform's own modelled energy (an emulated SpiNNaker board) as one more meter of
+    the rank's energy tree; it counts for the run instead of the host's meters, which measured
+    the emulator (spikescale/energy/summary.py)."""
+    meter = backend.platform_energy() if backend is not None and hasattr(backend, "platform_energy") else None
+    if meter is None:
+        return
+    energy = rank_tree.setdefault("energy", {"attrs": {"node": "", "unavailable": "[]"}})
+    energy.setdefault("meters", {})[f"{meter['attrs']['source']}-{meter['attrs']['scope']}"] = meter
+
+
 def collect_rank(spec: dict, backend, timers: dict, spikes_counted: int) -> dict:
     """This rank's kernel timers, counts and (validation runs) spikes."""
     tree: dict = {"kernel_timers": {name: _timers_tree(t) for name, t in timers.items()}}
@@ -301,6 +316,8 @@ def collect_rank(spec: dict, backend, timers: dict, spikes_counted: int) -> dict
         counts["synaptic_events"] = float(spikes_counted * backend.network.n_synapses / backend.network.n_neurons)
         counts["synaptic_events_method"] = "spikes (kernel counter) x mean out-degree of the network"
     tree["counts"] = {"attrs": counts}
+    if hasattr(backend, "platform_record"):  # SpiNNaker: board choice, mapping, modelled time
+        tree.update(backend.platform_record())
     return tree
 
 
@@ -373,6 +390,8 @@ def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_sim_model_s: flo
         out["synaptic_events_method"] = counts[0]["synaptic_events_method"]
         out["rate_mean_hz"] = out["n_spikes"] / out["n_neurons"] / t_sim_model_s if out["n_neurons"] else None
     out["n_populations"] = len(P.POPULATIONS)
+    platform = ranks[0].get("platform", {}).get("attrs", {}) if ranks else {}
+    out.update({k: v for k, v in platform.items() if k not in ("spynnaker_cfg", "spynnaker_energy_report")})
     out.update(energy_summary(ranks, out.get("synaptic_events")))
     return out
 

@@ -49,6 +49,16 @@ RUNS_CSV_COLUMNS = (
     # code-generating backends (Brian2): code generation + compilation, and the program's
     # start (loading arrays, initial state); empty for NEST
     "t_compile_s", "t_load_s", "brian2_version",
+    # SpiNNaker (docs/spinnaker.md): hardware or emulated and why; emulated runs add the board's
+    # modelled times (the measured t_*_s columns are then the emulator's), the mapping that
+    # sPyNNaker made on its virtual board, and the real-time estimate
+    "platform_mode", "platform_reason", "spynnaker_version", "rtf_modelled", "t_presim_modelled_s",
+    "t_sim_modelled_s", "t_load_modelled_s", "t_extract_modelled_s", "spinnaker_chips_used", "spinnaker_cores_used",
+    "spinnaker_neuron_cores", "spinnaker_synapse_cores", "spinnaker_source_cores", "spinnaker_neurons_per_core_max",
+    "spinnaker_routing_entries", "spinnaker_routing_entries_max_per_chip", "spinnaker_boards",
+    "spinnaker_time_scale_factor", "spinnaker_load_vs_realtime_reference", "spinnaker_realtime_plausible",
+    "spinnaker_realtime_estimate", "spinnaker_ring_buffer_saturations", "spynnaker_mapping_s", "spynnaker_loading_s",
+    "spynnaker_running_s",
 )
 # Figures copied as they are from a run file's /summary attributes.
 SUMMARY_COLUMNS = (
@@ -59,6 +69,13 @@ SUMMARY_COLUMNS = (
     "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max", "n_spikes_rank_min", "n_spikes_rank_mean",
     "n_spikes_rank_max", "energy_kind", "energy_unavailable", "energy_construct_j", "energy_presim_j",
     "idle_power_w", "energy_sim_net_j", "t_compile_s", "t_load_s",
+    "platform_mode", "platform_reason", "rtf_modelled", "t_presim_modelled_s", "t_sim_modelled_s",
+    "t_load_modelled_s", "t_extract_modelled_s", "spinnaker_chips_used", "spinnaker_cores_used",
+    "spinnaker_neuron_cores", "spinnaker_synapse_cores", "spinnaker_source_cores", "spinnaker_neurons_per_core_max",
+    "spinnaker_routing_entries", "spinnaker_routing_entries_max_per_chip", "spinnaker_boards",
+    "spinnaker_time_scale_factor", "spinnaker_load_vs_realtime_reference", "spinnaker_realtime_plausible",
+    "spinnaker_realtime_estimate", "spinnaker_ring_buffer_saturations", "spynnaker_mapping_s", "spynnaker_loading_s",
+    "spynnaker_running_s",
 )
 
 
@@ -78,6 +95,8 @@ def row_from_summary(s: dict, path: Path) -> dict:
     """One runs.csv row from a run file's root, spec and summary attributes."""
     backend = s["spec.backend"]
     platform, emulated = BACKEND_PLATFORMS.get(backend, ("", ""))
+    if emulated is None:  # the run says (SpiNNaker: a board, or its emulation)
+        emulated = bool(s.get("summary.emulated", False))
     if "CPU" in str(s.get("provenance/packages.brian2_device", "")):
         platform = "cpu"  # brian2genn in GeNN's CPU mode (no CUDA toolkit or no GPU)
     row = {
@@ -96,6 +115,7 @@ def row_from_summary(s: dict, path: Path) -> dict:
         "virtual_processes": s["spec.nodes"] * s["spec.tasks_per_node"] * s["spec.threads_per_task"],
         "nest_version": str(s.get("provenance/packages.nest-simulator", "")),
         "brian2_version": str(s.get("provenance/packages.brian2", "")),
+        "spynnaker_version": str(s.get("provenance/packages.sPyNNaker", "")),
         "file_sha256": file_sha256(path),
         "slurm_array_job_id": str(s.get("allocation.slurm_array_job_id", "")),
         "slurm_array_task_id": str(s.get("allocation.slurm_array_task_id", "")),

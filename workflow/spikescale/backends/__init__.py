@@ -7,12 +7,14 @@ never does either.
 
 from __future__ import annotations
 
-BACKENDS = ("nest", "brian2", "brian2genn")
-# backend -> (platform it runs on, whether that platform is emulated in software)
-BACKEND_PLATFORMS = {"nest": ("cpu", False), "brian2": ("cpu", False), "brian2genn": ("gpu", False)}
+BACKENDS = ("nest", "brian2", "brian2genn", "spinnaker")
+# backend -> (platform it runs on, whether that platform is emulated in software; None: it
+# depends on the run, which records it as summary attribute `emulated`)
+BACKEND_PLATFORMS = {"nest": ("cpu", False), "brian2": ("cpu", False), "brian2genn": ("gpu", False),
+                     "spinnaker": ("spinnaker", None)}
 
 
-def get_backend(name: str, run: dict):
+def get_backend(name: str, run: dict, context: dict | None = None):
     if name == "nest":
         from spikescale.backends.nest import NestBackend
 
@@ -25,4 +27,8 @@ def get_backend(name: str, run: dict):
         from spikescale.backends.brian2genn import Brian2GeNNBackend
 
         return Brian2GeNNBackend(run)
+    if name == "spinnaker":
+        from spikescale.backends.spinnaker import SpiNNakerBackend
+
+        return SpiNNakerBackend(run, context)
     raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")

@@ -27,6 +27,15 @@ def energy_summary(ranks: list[dict], synaptic_events: float | None) -> dict:
            "idle_power_w": None, "energy_sim_net_j": None, "energy_kind": "",
            "energy_unavailable": "; ".join(unavailable)}
     chosen = []
+    # A platform's own model (an emulated SpiNNaker board) is what the run is about; the host's
+    # meters measured the emulator and stay in the record only.
+    platform = [(node, scope, attrs) for node, scope, attrs in meters if as_text(attrs.get("covers", "")) == "platform"]
+    if platform:
+        chosen = platform
+        out["energy_kind"] = as_text(platform[0][2]["kind"])
+        out["energy_source"] = f"{out['energy_kind']}: " + "; ".join(as_text(a.get("description", a["source"]))
+                                                                      for _, _, a in platform)
+        return _phase_energies(out, chosen, synaptic_events)
     for kind in KINDS:
         chosen = [(node, scope, attrs) for node, scope, attrs in meters if as_text(attrs["kind"]) == kind]
         if chosen:
@@ -38,6 +47,10 @@ def energy_summary(ranks: list[dict], synaptic_events: float | None) -> dict:
     n_nodes = len({node for node, _, _ in chosen})
     sources = sorted({f"{as_text(attrs['source'])} {scope}" for _, scope, attrs in chosen})
     out["energy_source"] = f"{out['energy_kind']}: {', '.join(sources)} on {n_nodes} node(s)"
+    return _phase_energies(out, chosen, synaptic_events)
+
+
+def _phase_energies(out: dict, chosen: list, synaptic_events: float | None) -> dict:
     for column, phases in PHASES.items():
         keys = [f"energy_{phase}_j" for phase in phases]
         if all(key in attrs for _, _, attrs in chosen for key in keys):
