@@ -83,6 +83,8 @@ benchmark: env
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/reference_comparison.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/energy_sampler_overhead.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/campaign_10k.py
+	$(WORKFLOW_ENV)/bin/python tests/benchmarks/brian2_vs_nest.py
+	$(WORKFLOW_ENV)/bin/python tests/benchmarks/spinnaker_emulator_vs_nest.py
 
 retry-failed: env
 	PYTHONPATH=workflow:. $(WORKFLOW_ENV)/bin/python -m spikescale.retry results/$(EXPERIMENT)

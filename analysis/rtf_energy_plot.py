@@ -44,7 +44,7 @@ def scale_text(n_scaling: float, k_scaling: float) -> str:
 def series_label(backend, platform, emulated, n_scaling, k_scaling, drive, energy_kind, rtf_kind="measured") -> str:
     """Legend entry of one of our series: who, where, which drive, which scale, which energy
     (and a modelled RTF: an emulated platform's)."""
-    where = f"{backend} on {platform}" if platform else str(backend)
+    where = f"{backend} on {platform}" if platform and platform != backend else str(backend)
     energy = f"energy {energy_kind}" if energy_kind else "energy unavailable"
     rtf = ", RTF modelled" if rtf_kind == "modelled" else ""
     return (f"{where}{' (emulated)' if emulated else ''}, {DRIVE_NAMES.get(str(drive).lower(), drive)} drive, "

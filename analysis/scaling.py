@@ -16,7 +16,8 @@ import pandas as pd
 
 SHAPE = ["nodes", "tasks_per_node", "threads_per_task"]
 MODEL = ["backend", "n_scaling", "k_scaling", "drive"]
-# t_compile_s, t_load_s: code-generating backends only (Brian2), empty for NEST
+# t_compile_s, t_load_s: Brian2 (code generation, program start) and SpiNNaker (mapping,
+# emulator set-up); empty for NEST
 PHASE_COLUMNS = ["t_create_s", "t_connect_s", "t_compile_s", "t_load_s", "t_presim_s", "t_sim_s"]
 METRICS = ["t_create_s", "t_connect_s", "t_construct_s", "t_compile_s", "t_load_s", "t_presim_s", "t_sim_s", "rtf"]
 

@@ -209,6 +209,30 @@ def test_brian2_with_several_ranks_is_refused(config_dir):
     assert p.key == "backends" and "no MPI" in p.allowed
 
 
+def test_spinnaker_with_several_ranks_is_refused(config_dir):
+    edit_yaml(config_dir / "machine" / "local-mpi.yaml", cores_per_node=4)
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", software="default", machine="local-mpi",
+              backends=["spinnaker"], axes={"nodes": [1], "tasks_per_node": [2], "threads_per_task": [1]})
+    p = one_problem(config_dir)
+    assert p.key == "backends" and p.value == "spinnaker" and "one host process" in p.allowed
+
+
+def test_spinnaker_hardware_needs_a_board_or_server(config_dir):
+    edit_yaml(config_dir / "machine" / "local.yaml", spinnaker={"fallback": "prefer_hardware"})
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", backends=["spinnaker"])
+    p = one_problem(config_dir)
+    assert p.file.endswith("machine/local.yaml") and p.key == "spinnaker.fallback"
+    assert p.value == "prefer_hardware" and "machine_name" in p.allowed and "fallback: emulate" in p.allowed
+
+
+@pytest.mark.parametrize("key, value", [("machine_name", "spinn-4; rm -rf ~"), ("fallback", "sometimes"),
+                                        ("time_scale_factor", 0), ("neurons_per_core", 1000)])
+def test_spinnaker_settings_are_checked(config_dir, key, value):
+    edit_yaml(config_dir / "machine" / "local.yaml", spinnaker={"fallback": "emulate", key: value})
+    p = one_problem(config_dir)
+    assert p.file.endswith("machine/local.yaml") and p.key == f"spinnaker.{key}"
+
+
 def test_weak_scaling_needs_its_rule(config_dir):
     edit_yaml(config_dir / "experiment" / "tiny.yaml", scaling="weak")
     p = one_problem(config_dir)

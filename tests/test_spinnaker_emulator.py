@@ -146,8 +146,9 @@ def test_background_drive_is_a_poisson_count_per_step():
 
 # --- board choice -------------------------------------------------------------------------
 
-def _free_udp_port_answering():
-    """A UDP socket on 127.0.0.1 that answers every datagram (a board's SCAMP stands in)."""
+def _free_udp_port_answering(result: int = 0x80):
+    """A UDP socket on 127.0.0.1 that answers every datagram with the given SCP result
+    (0x80, RC_OK: a board's SCAMP stands in)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     stop = threading.Event()
@@ -157,7 +158,9 @@ def _free_udp_port_answering():
         while not stop.is_set():
             try:
                 data, addr = sock.recvfrom(512)
-                sock.sendto(data, addr)
+                reply = bytearray(data)
+                reply[10:12] = result.to_bytes(2, "little")
+                sock.sendto(bytes(reply), addr)
             except OSError:
                 continue
 
@@ -193,6 +196,17 @@ def test_a_board_that_answers_is_used(monkeypatch):
     finally:
         stop.set()
     assert choice == board.Choice("hardware", "board 127.0.0.1 answered")
+
+
+def test_something_else_answering_is_not_taken_for_a_board(monkeypatch):
+    sock, stop = _free_udp_port_answering(result=0)  # an echo: the request's own command word
+    try:
+        monkeypatch.setattr(board, "SCAMP_PORT", sock.getsockname()[1])
+        choice = board.choose({"fallback": "prefer_hardware", "machine_name": "127.0.0.1"}, timeout_s=2.0)
+    finally:
+        stop.set()
+    assert choice.mode == "emulated"
+    assert "not as a SpiNNaker board's SCAMP does: SCP result 0x0000, expected 0x0080" in choice.reason
 
 
 def test_the_run_configuration_names_the_board_or_the_virtual_board(tmp_path):

@@ -166,25 +166,33 @@ REFERENCE_SEEDS = list(range(1001, 1011))
 
 
 def test_validation_accepts_pd14_and_flags_weights_off_by_20_percent(nest_python, config_dir, tmp_path):
+    """NEST and the emulated SpiNNaker (docs/spinnaker.md) against one NEST reference."""
     results = tmp_path / "results"
     edit_yaml(config_dir / "model" / "tiny.yaml", **VALIDATION_MODEL)
     write_yaml(config_dir / "model" / "wrong.yaml", {**yaml_of(config_dir / "model" / "tiny.yaml"),
                                                        "weight_factor": 1.2})
-    edit_yaml(config_dir / "experiment" / "tiny.yaml", axes={"nodes": [1], "tasks_per_node": [1],
-                                                             "threads_per_task": [2]},
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", backends=["nest", "spinnaker"],
+              axes={"nodes": [1], "tasks_per_node": [1], "threads_per_task": [2]},
               validation={"reference_seeds": REFERENCE_SEEDS})
     write_yaml(config_dir / "experiment" / "wrong.yaml", {**yaml_of(config_dir / "experiment" / "tiny.yaml"),
-                                                           "name": "wrong", "model": "wrong"})
+                                                           "name": "wrong", "model": "wrong", "backends": ["nest"]})
 
     proc = snakemake(config_dir, results)
-    assert jobs_run(proc, "simulate_reference") == 10 and jobs_run(proc, "validate_run") == 1
-    runs = pd.read_csv(results / "tiny" / "runs.csv").set_index("threads_per_task")
+    assert jobs_run(proc, "simulate_reference") == 10 and jobs_run(proc, "validate_run") == 2
+    all_runs = pd.read_csv(results / "tiny" / "runs.csv")
+    runs = all_runs[all_runs["backend"] == "nest"].set_index("threads_per_task")
     assert runs.loc[2, "validation"] == "not checked: performance run (no spikes recorded)"
     assert runs.loc[1, "record_spikes"] and runs.loc[1, "validation"] == "valid", runs.loc[1, "validation"]
-    # the scaling analysis leaves the validation run out
-    assert list(pd.read_csv(results / "tiny" / "analysis" / "strong_scaling.csv")["threads_per_task"]) == [2]
+    # SpiNNaker's arithmetic, emulated: as close to NEST as NEST's own seeds are to each other
+    spinnaker = all_runs[all_runs["backend"] == "spinnaker"].set_index("threads_per_task")
+    # (seed 1: "valid (1 of 24 outside the reference spread, 1 allowed)", L23I correlations)
+    assert spinnaker.loc[1, "emulated"] and spinnaker.loc[1, "validation"].startswith("valid"), \
+        spinnaker.loc[1, "validation"]
+    # the scaling analysis leaves the validation runs out
+    strong = pd.read_csv(results / "tiny" / "analysis" / "strong_scaling.csv")
+    assert sorted(strong["backend"]) == ["nest", "spinnaker (emulated)"] and set(strong["threads_per_task"]) == {2}
     table = pd.read_csv(results / "tiny" / "analysis" / "validation.csv")
-    assert len(table) == 24 and set(table["statistic"]) == {"rate_hz", "cv_isi", "correlation"}
+    assert len(table) == 48 and set(table["statistic"]) == {"rate_hz", "cv_isi", "correlation"}
     assert (results / "tiny" / "analysis" / "validation.png").stat().st_size > 10_000
 
     # The same model with every recurrent weight 20 % too strong: the reference is reused.

@@ -74,11 +74,14 @@ def timed_subprocess(cmd: list[str], **kwargs) -> tuple[subprocess.CompletedProc
     return proc, wall, elsewhere / (wall * (os.cpu_count() or 1))
 
 
-def run_ours(spec: dict, out: Path, nest_python: Path = NEST_PYTHON) -> tuple[dict, float, float]:
-    """Run the harness in a fresh process, as a workflow job does. Returns (record, wall
+def run_ours(spec: dict, out: Path, nest_python: Path = NEST_PYTHON, context: dict | None = None,
+             ) -> tuple[dict, float, float]:
+    """Run the harness in a fresh process, as a workflow job does (the interpreter of the
+    run's backend; context: its machine and software settings). Returns (record, wall
     seconds of the whole process measured from outside, CPU share used elsewhere meanwhile).
     Raises if the run failed."""
-    cmd = [str(nest_python), "-m", "spikescale.harness", "--spec", json.dumps(spec), "--out", str(out)]
+    cmd = [str(nest_python), "-m", "spikescale.harness", "--spec", json.dumps(spec), "--out", str(out),
+           *(["--context", json.dumps(context)] if context else [])]
     env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'workflow'}"}
     proc, wall, elsewhere = timed_subprocess(cmd, env=env)
     if proc.returncode != 0 or not out.exists():
