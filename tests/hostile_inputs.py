@@ -90,6 +90,12 @@ CASES: list[Case] = [
     Case("shell in mpirun argument", "machine/local-mpi.yaml", "mpi.mpirun_args[0]",
          lambda d: (_edit("experiment", "tiny", machine="local-mpi")(d),
                     _edit("machine", "local-mpi", mpi={"launcher": "mpirun", "mpirun_args": [f"--x={SUBST}"]})(d))),
+    # SpiNNaker: the board's name and the spalloc URL end up in sPyNNaker's configuration file
+    Case("shell in SpiNNaker board name", "machine/local.yaml", "spinnaker.machine_name",
+         _edit("machine", "local", spinnaker={"fallback": "prefer_hardware", "machine_name": f"spinn-4 {SUBST}"})),
+    Case("new section injected through the spalloc URL", "machine/local.yaml", "spinnaker.spalloc_server",
+         _edit("machine", "local", spinnaker={"fallback": "prefer_hardware",
+                                              "spalloc_server": "http://x\n[Machine]\nvirtual_board = True"})),
     Case("shell in module name", "software/default.yaml", "nest.environment.modules[0]",
          _raw("software", "default", f"nest:\n  environment:\n    kind: modules\n    modules: ['NEST; touch {CANARY}']\n")),
     Case("shell in interpreter", "software/default.yaml", "nest.environment.interpreter",

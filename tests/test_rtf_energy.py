@@ -132,7 +132,7 @@ def test_figure_places_community_and_our_points(runs, tmp_path):
         if line is not emulated:
             assert mcolors.to_hex(line.get_markerfacecolor()) == mcolors.to_hex(line.get_markeredgecolor())
     legend = [t.get_text() for t in key.get_legend().get_texts()]
-    assert "spinnaker on spinnaker (emulated), Poisson drive, scale 0.1, energy modelled" in legend
+    assert "spinnaker (emulated), Poisson drive, scale 0.1, energy modelled" in legend
     assert "nest on cpu, Poisson drive, scale 0.1, energy measured" in legend
     assert "nest on cpu, DC drive, scale 0.1, energy unavailable" in legend
     assert any("not comparable in absolute terms" in t.get_text() for t in key.texts)
