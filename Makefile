@@ -28,7 +28,7 @@ help:
 	@echo "make lint       snakemake --lint"
 	@echo "make brian2genn-env   the brian2genn environment (GeNN itself: README, GeNN)"
 	@echo "make nest-mpi   build NEST 3.10 with MPI into ~/.cache/spikescale (once; reused)"
-	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead, a 10,000-run campaign (tests/benchmarks/)"
+	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead, a 10,000-run campaign, the SpiNNaker emulator against NEST (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
 
@@ -83,7 +83,6 @@ benchmark: env
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/reference_comparison.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/energy_sampler_overhead.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/campaign_10k.py
-	$(WORKFLOW_ENV)/bin/python tests/benchmarks/brian2_vs_nest.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/spinnaker_emulator_vs_nest.py
 
 retry-failed: env

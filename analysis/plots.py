@@ -38,11 +38,18 @@ def _phase_bars(ax, table: pd.DataFrame, x: np.ndarray) -> np.ndarray:
     return bottom
 
 
-def _twin_legend(ax, twin, loc: str) -> None:
-    """One legend for an axis and its twin: phases top to bottom as stacked, then the twin's."""
+def _twin_legend(ax, twin, loc: str, below: bool = False) -> bool:
+    """One legend for an axis and its twin: phases top to bottom as stacked, then the twin's.
+    below: a legend of the whole figure, under the panels (it grows with the series and
+    would hide the bars); the caller then leaves room for it. Returns `below`."""
     handles, names = ax.get_legend_handles_labels()
     h2, n2 = twin.get_legend_handles_labels()
-    ax.legend(handles[::-1] + h2, names[::-1] + n2, fontsize=7, loc=loc)
+    if below:
+        ax.figure.legend(handles[::-1] + h2, names[::-1] + n2, fontsize=7, loc="lower left", ncol=4,
+                         bbox_to_anchor=(0.01, 0.0))
+    else:
+        ax.legend(handles[::-1] + h2, names[::-1] + n2, fontsize=7, loc=loc)
+    return below
 
 
 def _series_names(table: pd.DataFrame) -> dict[tuple, str]:
@@ -78,12 +85,15 @@ def strong_scaling_figure(table: pd.DataFrame, title: str):
     names = _series_names(table)
     several = len(names) > 1
     colors = {key: style.TOL_BRIGHT[i % len(style.TOL_BRIGHT)] for i, key in enumerate(names)}
-    labels = [(f"{names[tuple(getattr(r, c) for c in MODEL)]}\n" if several else "")
+    # a series name on lines of its own words ("spinnaker\n(emulated)"): bars are narrow
+    labels = [(names[tuple(getattr(r, c) for c in MODEL)].replace(" (", "\n(") + "\n" if several else "")
               + shape_label(r.nodes, r.tasks_per_node, r.threads_per_task) for r in table.itertuples()]
     bottom = _phase_bars(ax_t, table, x)
     ax_t.errorbar(x, table["t_sim_s_mean"] + bottom - _nan_to_zero(table["t_sim_s_mean"]),
                   yerr=_nan_to_zero(table["t_sim_s_sd"]), fmt="none", ecolor="black", capsize=3, lw=1)
     ax_t.set_xticks(x, labels)
+    if several:
+        ax_t.tick_params(axis="x", labelsize=8)
     ax_t.set_xlabel("nodes x tasks per node x threads per task")
     ax_rtf = ax_t.twinx()
     for i, (key, group) in enumerate(table.groupby(MODEL, sort=False)):
@@ -97,7 +107,7 @@ def strong_scaling_figure(table: pd.DataFrame, title: str):
     ax_rtf.set_ylabel("real-time factor (wall-clock s / model s)")
     ax_rtf.set_ylim(bottom=0)
     ax_rtf.grid(False)
-    _twin_legend(ax_t, ax_rtf, "upper right")
+    legend_below = _twin_legend(ax_t, ax_rtf, "upper right", below=several)
 
     ideal = set()
     for key, group in table.groupby(MODEL, sort=False):
@@ -121,7 +131,11 @@ def strong_scaling_figure(table: pd.DataFrame, title: str):
         ax.legend(fontsize=7)
     ax_e.set_ylim(0, max(1.2, float(np.nanmax(table["efficiency_mean"])) * 1.1))
     fig.suptitle(title)
-    fig.tight_layout()
+    if legend_below:
+        fig.set_figheight(fig.get_figheight() + 0.9)
+        fig.tight_layout(rect=(0, 0.16, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 
