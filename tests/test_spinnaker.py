@@ -110,6 +110,14 @@ def test_modelled_time_and_energy_are_labelled(emulated):
     assert s["t_sim_modelled_s"] == pytest.approx(spec["t_sim_ms"] / 1000)  # time_scale_factor 1: real time
     assert s["rtf_modelled"] == pytest.approx(1.0)
     assert s["t_load_modelled_s"] > 0 and s["spinnaker_realtime_plausible"]
+    # recorded spikes come back as a bit field per neuron core and step (a time word and a bit
+    # per neuron, in 32-bit words), at the assumed 10 MB/s
+    cores = rec["ranks"]["0"]["platform"]["cores"]
+    neuron = np.array([k in ("neurons", b"neurons") for k in cores["kind"]])
+    atoms = (cores["hi_atom"] - cores["lo_atom"] + 1)[neuron]
+    steps = (spec["t_presim_ms"] + spec["t_sim_ms"]) / spec["dt_ms"]
+    bytes_per_step = int(np.sum(4 + 4 * np.ceil(atoms / 32)))
+    assert s["t_extract_modelled_s"] == pytest.approx(steps * bytes_per_step / 10e6)
     assert s["energy_kind"] == "modelled" and s["energy_source"].startswith("modelled: SpiNNFrontEndCommon")
     meter = rec["ranks"]["0"]["energy"]["meters"]["spinnaker-model-board"]["attrs"]
     assert meter["covers"] == "platform" and meter["packets_simulate"] > 0

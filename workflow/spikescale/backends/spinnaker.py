@@ -35,7 +35,6 @@ from spikescale.spinnaker.emulator import Constants, Drive, Emulator, Projection
 
 DEFAULTS = {"fallback": "emulate", "version": 5, "time_scale_factor": 1, "neurons_per_core": 64,
             "load_mb_per_s": 10.0, "extract_mb_per_s": 10.0}
-BYTES_PER_RECORDED_SPIKE = 8  # sPyNNaker's spike recording: a bit per neuron and step; 8 bytes is the bound used
 
 
 @contextlib.contextmanager
@@ -76,7 +75,6 @@ class SpiNNakerBackend:
         self.sdram_bytes = 0
         self.emulator: Emulator | None = None
         self.modelled = {"load_s": 0.0, "presimulate_s": 0.0, "simulate_s": 0.0, "extract_s": 0.0}
-        self.phase_wall = {}
         self._spikes_before = 0
         self._spikes_last = 0
         self._snapshots: dict = {}  # phase -> spikes per neuron and per background source at its end
@@ -145,7 +143,7 @@ class SpiNNakerBackend:
         self.max_delay_steps = mapping.max_delay_steps(self.handles.populations)
         n_steps = int(round((self.run["t_presim_ms"] + self.run["t_sim_ms"]) / self.dt_ms))
         self.sdram_bytes = mapping.sdram_bytes(view, n_steps)
-        self._version = view.get_machine_version()
+        self.machine_version = view.get_machine_version()
 
     def load(self) -> None:
         """Emulated: the emulator takes the network as the board would hold it."""
@@ -288,7 +286,7 @@ class SpiNNakerBackend:
         tree: dict = {"attrs": attrs}
         if self.emulated and self.emulator is not None:
             tsf = float(self.settings["time_scale_factor"])
-            n_extract = (self.emulator.spikes_total * BYTES_PER_RECORDED_SPIKE) if self.run["record_spikes"] else 0
+            n_extract = self._recorded_bytes() if self.run["record_spikes"] else 0
             self.modelled["extract_s"] = cost.transfer_time_s(n_extract, float(self.settings["extract_mb_per_s"]))
             t_model_s = float(self.run["t_sim_ms"]) / 1000.0
             attrs.update({"time_kind": "modelled", "t_sim_modelled_s": self.modelled["simulate_s"],
@@ -307,6 +305,15 @@ class SpiNNakerBackend:
                                             else np.int64) for key in ("kind", "label", "x", "y", "p", "lo_atom",
                                                                        "hi_atom", "route_chips")}
         return {"platform": tree}
+
+    def _recorded_bytes(self) -> int:
+        """What a board would send back of the recorded spikes: sPyNNaker records them as a
+        bit field per neuron core and step (a time word plus one bit per neuron, in 32-bit
+        words), whether or not a neuron spiked."""
+        n_steps = int(round((self.run["t_presim_ms"] + self.run["t_sim_ms"]) / self.dt_ms))
+        per_step = sum(4 + 4 * -(-(r["hi_atom"] - r["lo_atom"] + 1) // 32) for r in self.core_rows
+                       if r["kind"] == mapping.NEURON_CORE)
+        return int(per_step * n_steps)
 
     def _events_per_core_s(self) -> np.ndarray:
         """Synaptic events per second of model time received by the neurons of each neuron
@@ -352,13 +359,13 @@ class SpiNNakerBackend:
             if phase not in self._snapshots:
                 continue
             packets = cost.router_packets(self.core_rows, self._spikes_by_core(*self._phase_delta(phase)))
-            parts = cost.energy_j(self._version, n_chips=n_chips, n_boards=n_boards, core_rows=self.core_rows,
+            parts = cost.energy_j(self.machine_version, n_chips=n_chips, n_boards=n_boards, core_rows=self.core_rows,
                                   exec_s=self.modelled[f"{phase}_s"], load_s=0.0, extract_s=0.0, mapping_s=0.0,
                                   packets=packets)
             attrs[f"energy_{phase}_j"] = parts["exec_j"]
             attrs[f"t_{phase}_s"] = self.modelled[f"{phase}_s"]
             attrs[f"packets_{phase}"] = int(sum(sum(k.values()) for k in packets.values()))
-        transfer = cost.energy_j(self._version, n_chips=n_chips, n_boards=n_boards, core_rows=self.core_rows,
+        transfer = cost.energy_j(self.machine_version, n_chips=n_chips, n_boards=n_boards, core_rows=self.core_rows,
                                  exec_s=0.0, load_s=self.modelled["load_s"], extract_s=self.modelled["extract_s"],
                                  mapping_s=0.0, packets={})
         attrs["energy_load_j"], attrs["energy_collect_j"] = transfer["load_j"], transfer["extract_j"]
