@@ -40,6 +40,28 @@ def test_genn_path_is_exported_for_the_run(tmp_path):
                                "brian2genn", REPO) is None
 
 
+def test_genn_490_with_cuda_13_is_named_before_building(tmp_path):
+    """GeNN 4.9.0's optimiser.cc against a CUDA 13 cuda.h (the lines as they are in both; seen
+    failing to build on a lent H200 with CUDA 13.0)."""
+    from spikescale.backends.brian2genn import cuda13_problem
+
+    genn, cuda = tmp_path / "genn", tmp_path / "cuda"
+    optimiser = genn / "src" / "genn" / "backends" / "cuda" / "optimiser.cc"
+    optimiser.parent.mkdir(parents=True)
+    (cuda / "include").mkdir(parents=True)
+    optimiser.write_text("    CHECK_CU_ERRORS(cuCtxCreate(&cuContext, 0, cuDevice));\n")
+    (cuda / "include" / "cuda.h").write_text("#define CUDA_VERSION 13000\n")
+    problem = cuda13_problem(str(genn), str(cuda))
+    assert "does not build with the CUDA 13.0 toolkit" in problem and "CUDA 12" in problem
+    assert "docs/brian2.md" in problem
+    (cuda / "include" / "cuda.h").write_text("#define CUDA_VERSION 12040\n")
+    assert cuda13_problem(str(genn), str(cuda)) is None  # CUDA 12: GeNN 4.9.0 builds as released
+    (cuda / "include" / "cuda.h").write_text("#define CUDA_VERSION 13000\n")
+    optimiser.write_text("#if CUDA_VERSION >= 13000\n    CHECK_CU_ERRORS(cuCtxCreate(&cuContext, nullptr, 0, cuDevice));\n"
+                         "#else\n    CHECK_CU_ERRORS(cuCtxCreate(&cuContext, 0, cuDevice));\n#endif\n")
+    assert cuda13_problem(str(genn), str(cuda)) is None  # changed as docs/brian2.md says
+
+
 def test_workflow_without_genn_stops_at_planning(config_dir, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "GENN_PATH"}
     edit_yaml(config_dir / "experiment" / "tiny.yaml", backends=["brian2genn"],

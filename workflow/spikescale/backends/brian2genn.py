@@ -20,6 +20,7 @@ GeNN is not on PyPI: the run finds it through GENN_PATH, which the software entr
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -60,6 +61,32 @@ def genn_problem(genn_path: str | None) -> str | None:
     return None
 
 
+def cuda_version(cuda: str) -> int | None:
+    """CUDA_VERSION of a toolkit (e.g. 13000 for 13.0), from its cuda.h; None if unreadable."""
+    header = Path(cuda) / "include" / "cuda.h"
+    try:
+        match = re.search(r"^#define CUDA_VERSION (\d+)", header.read_text(errors="replace"), re.MULTILINE)
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def cuda13_problem(genn_path: str, cuda: str) -> str | None:
+    """GeNN 4.9.0 as released calls cuCtxCreate with three arguments, which CUDA 13 changed to
+    four: its CUDA backend then fails to build with 'too few arguments' deep inside
+    brian2genn's compilation. Said plainly before anything is built (docs/brian2.md)."""
+    version = cuda_version(cuda)
+    optimiser = Path(genn_path) / "src" / "genn" / "backends" / "cuda" / "optimiser.cc"
+    if version is None or version < 13000 or not optimiser.is_file():
+        return None
+    if "cuCtxCreate(&cuContext, 0, cuDevice)" in optimiser.read_text(errors="replace") and \
+            "CUDA_VERSION >= 13000" not in optimiser.read_text(errors="replace"):
+        return (f"GeNN at {genn_path} does not build with the CUDA {version // 1000}.{version % 1000 // 10} toolkit at "
+                f"{cuda}: its {optimiser.relative_to(genn_path)} calls cuCtxCreate with the arguments of CUDA 12 "
+                "and older. Use a CUDA 12 toolkit (CUDA_PATH), or change that call as docs/brian2.md describes")
+    return None
+
+
 class Brian2GeNNBackend(Brian2Backend):
     name = "brian2genn"
     platform = "gpu"
@@ -81,6 +108,10 @@ class Brian2GeNNBackend(Brian2Backend):
         cuda = cuda_path()
         # GeNN's CUDA backend needs both a toolkit to compile with and a GPU to run on
         self.use_gpu = cuda is not None and gpu_visible()
+        if self.use_gpu:
+            problem = cuda13_problem(os.environ["GENN_PATH"], cuda)
+            if problem:
+                raise RuntimeError(problem)
         if cuda:
             b2.prefs.devices.genn.cuda_backend.cuda_path = cuda
         b2.prefs.devices.genn.path = os.environ["GENN_PATH"]
