@@ -59,8 +59,10 @@ class SpiNNakerBackend:
         self.settings = {**DEFAULTS, **((context or {}).get("machine", {}).get("spinnaker") or {})}
         self.network = derived.derive(run["n_scaling"], run["k_scaling"], run["drive"], run["thalamic_input"],
                                       run.get("weight_factor", 1.0))
+        self.offsets = connectivity.population_offsets(self.network)  # first neuron of each population
         self.rng = np.random.default_rng(int(run["seed"]))
         self.dt_ms = float(run["dt_ms"])
+        self.total_steps = int(round((run["t_presim_ms"] + run["t_sim_ms"]) / self.dt_ms))
         self.sim = None
         self.handles = None
         self.choice: board.Choice | None = None
@@ -75,7 +77,6 @@ class SpiNNakerBackend:
         self.sdram_bytes = 0
         self.emulator: Emulator | None = None
         self.modelled = {"load_s": 0.0, "presimulate_s": 0.0, "simulate_s": 0.0, "extract_s": 0.0}
-        self._spikes_before = 0
         self._spikes_last = 0
         self._snapshots: dict = {}  # phase -> spikes per neuron and per background source at its end
         self._hw_spikes = None
@@ -141,8 +142,7 @@ class SpiNNakerBackend:
         self.mapping_summary = mapping.summarise(view, self.core_rows)
         self.shifts = mapping.ring_buffer_shifts(self.handles.populations)
         self.max_delay_steps = mapping.max_delay_steps(self.handles.populations)
-        n_steps = int(round((self.run["t_presim_ms"] + self.run["t_sim_ms"]) / self.dt_ms))
-        self.sdram_bytes = mapping.sdram_bytes(view, n_steps)
+        self.sdram_bytes = mapping.sdram_bytes(view, self.total_steps)
         self.machine_version = view.get_machine_version()
 
     def load(self) -> None:
@@ -232,12 +232,11 @@ class SpiNNakerBackend:
                 "n_connections_local": int(n_recurrent + n_background + n_thalamic), "n_virtual_processes": 1}
 
     def population_first_ids(self) -> list[int]:
-        return [int(o) + 1 for o in connectivity.population_offsets(self.network)]
+        return [int(o) + 1 for o in self.offsets]
 
     def spikes(self) -> dict:
         """(senders, times_ms) per population in NEST's conventions: senders numbered from 1
         over the whole network, a spike of step k stamped (k + 1) dt, the end of its step."""
-        offsets = connectivity.population_offsets(self.network)
         if self.emulated:
             ids, steps = self.emulator.spikes()
             times = (steps + 1) * self.dt_ms
@@ -245,18 +244,17 @@ class SpiNNakerBackend:
             ids, times = self._board_spikes()
         out = {}
         for p, name in enumerate(P.POPULATIONS):
-            sel = (ids >= offsets[p]) & (ids < offsets[p] + int(self.network.num_neurons[p]))
+            sel = (ids >= self.offsets[p]) & (ids < self.offsets[p] + int(self.network.num_neurons[p]))
             out[name] = (ids[sel] + 1, times[sel])
         return out
 
     def _board_spikes(self):
         if self._hw_spikes is None:
-            offsets = connectivity.population_offsets(self.network)
             ids, times = [], []
             for p, pop in enumerate(self.handles.populations):
                 for train in pop.get_data("spikes").segments[0].spiketrains:
                     t = np.asarray(train.magnitude, dtype=np.float64)
-                    ids.append(np.full(t.size, offsets[p] + int(train.annotations["source_index"]), dtype=np.int64))
+                    ids.append(np.full(t.size, self.offsets[p] + int(train.annotations["source_index"]), dtype=np.int64))
                     times.append(t + self.dt_ms)  # sPyNNaker stamps the step's start
             self._hw_spikes = (np.concatenate(ids) if ids else np.empty(0, np.int64),
                                np.concatenate(times) if times else np.empty(0))
@@ -289,7 +287,7 @@ class SpiNNakerBackend:
             n_extract = self._recorded_bytes() if self.run["record_spikes"] else 0
             self.modelled["extract_s"] = cost.transfer_time_s(n_extract, float(self.settings["extract_mb_per_s"]))
             t_model_s = float(self.run["t_sim_ms"]) / 1000.0
-            attrs.update({"time_kind": "modelled", "t_sim_modelled_s": self.modelled["simulate_s"],
+            attrs.update({"t_sim_modelled_s": self.modelled["simulate_s"],
                           "t_presim_modelled_s": self.modelled["presimulate_s"],
                           "t_load_modelled_s": self.modelled["load_s"], "t_extract_modelled_s": self.modelled["extract_s"],
                           "rtf_modelled": self.modelled["simulate_s"] / t_model_s if t_model_s else None,
@@ -310,10 +308,9 @@ class SpiNNakerBackend:
         """What a board would send back of the recorded spikes: sPyNNaker records them as a
         bit field per neuron core and step (a time word plus one bit per neuron, in 32-bit
         words), whether or not a neuron spiked."""
-        n_steps = int(round((self.run["t_presim_ms"] + self.run["t_sim_ms"]) / self.dt_ms))
         per_step = sum(4 + 4 * -(-(r["hi_atom"] - r["lo_atom"] + 1) // 32) for r in self.core_rows
                        if r["kind"] == mapping.NEURON_CORE)
-        return int(per_step * n_steps)
+        return int(per_step * self.total_steps)
 
     def _events_per_core_s(self) -> np.ndarray:
         """Synaptic events per second of model time received by the neurons of each neuron
@@ -327,12 +324,14 @@ class SpiNNakerBackend:
         if self.handles.thalamic is not None:
             np.add.at(received, self.handles.thalamic.targets, sim_sources[-1][self.handles.thalamic.sources])
         t_s = float(self.run["t_sim_ms"]) / 1000.0
-        out = []
-        for row in self.core_rows:
-            if row["kind"] == mapping.NEURON_CORE:
-                first = int(connectivity.population_offsets(self.network)[P.POPULATIONS.index(row["label"])])
-                out.append(received[first + row["lo_atom"]:first + row["hi_atom"] + 1].sum() / t_s)
-        return np.asarray(out)
+        return np.asarray([received[self._atoms(row)].sum() / t_s for row in self.core_rows
+                           if row["kind"] == mapping.NEURON_CORE])
+
+    def _atoms(self, row: dict, population: str | None = None) -> slice:
+        """The network's neurons (or background sources: one per neuron) a core holds; its
+        population from its label unless given."""
+        first = int(self.offsets[P.POPULATIONS.index(population or row["label"])])
+        return slice(first + row["lo_atom"], first + row["hi_atom"] + 1)
 
     def _phase_delta(self, phase: str):
         """Spikes per neuron, per source and background packets per source during one phase."""
@@ -360,14 +359,13 @@ class SpiNNakerBackend:
                 continue
             packets = cost.router_packets(self.core_rows, self._spikes_by_core(*self._phase_delta(phase)))
             parts = cost.energy_j(self.machine_version, n_chips=n_chips, n_boards=n_boards, core_rows=self.core_rows,
-                                  exec_s=self.modelled[f"{phase}_s"], load_s=0.0, extract_s=0.0, mapping_s=0.0,
-                                  packets=packets)
+                                  exec_s=self.modelled[f"{phase}_s"], load_s=0.0, extract_s=0.0, packets=packets)
             attrs[f"energy_{phase}_j"] = parts["exec_j"]
             attrs[f"t_{phase}_s"] = self.modelled[f"{phase}_s"]
             attrs[f"packets_{phase}"] = int(sum(sum(k.values()) for k in packets.values()))
         transfer = cost.energy_j(self.machine_version, n_chips=n_chips, n_boards=n_boards, core_rows=self.core_rows,
                                  exec_s=0.0, load_s=self.modelled["load_s"], extract_s=self.modelled["extract_s"],
-                                 mapping_s=0.0, packets={})
+                                 packets={})
         attrs["energy_load_j"], attrs["energy_collect_j"] = transfer["load_j"], transfer["extract_j"]
         return {"attrs": attrs}
 
@@ -375,15 +373,12 @@ class SpiNNakerBackend:
         """Packets each core sends: a neuron core one per spike of its neurons; a Poisson
         source core one per source and step with at least one spike (the count travels in
         the packet's payload)."""
-        offsets = connectivity.population_offsets(self.network)
         out = {}
         for index, row in enumerate(self.core_rows):
             if row["kind"] == mapping.NEURON_CORE:
-                first = int(offsets[P.POPULATIONS.index(row["label"])])
-                out[index] = int(spikes_per_neuron[first + row["lo_atom"]:first + row["hi_atom"] + 1].sum())
+                out[index] = int(spikes_per_neuron[self._atoms(row)].sum())
             elif row["kind"] == mapping.SOURCE_CORE and row["label"].endswith("_background"):
-                first = int(offsets[P.POPULATIONS.index(row["label"].removesuffix("_background"))])
-                out[index] = int(packets_per_source[0][first + row["lo_atom"]:first + row["hi_atom"] + 1].sum())
+                out[index] = int(packets_per_source[0][self._atoms(row, row["label"].removesuffix("_background"))].sum())
             elif row["kind"] == mapping.SOURCE_CORE and row["label"] == "thalamus":
                 out[index] = int(packets_per_source[-1][row["lo_atom"]:row["hi_atom"] + 1].sum())
         return out

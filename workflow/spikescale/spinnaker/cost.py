@@ -84,9 +84,10 @@ def router_packets(core_rows: list[dict], spikes_by_core: dict[int, int]) -> dic
 
 
 def energy_j(version, *, n_chips: int, n_boards: int, core_rows: list[dict], exec_s: float, load_s: float,
-             extract_s: float, mapping_s: float, packets: dict) -> dict:
+             extract_s: float, packets: dict) -> dict:
     """SpiNNFrontEndCommon's energy model for one stretch of running (plus the loading and
-    extraction that go with it). Returns joules per part."""
+    extraction that go with it; mapping happens on the host and is not counted). Returns
+    joules of the run (exec), the loading and the extraction."""
     from spinn_front_end_common.interface.interface_functions.compute_energy_used import compute_energy_over_time
 
     active = defaultdict(int)
@@ -99,9 +100,8 @@ def energy_j(version, *, n_chips: int, n_boards: int, core_rows: list[dict], exe
     load_active = {xy: (load_s, 1) for xy in active}
     extract_active = {xy: (extract_s, 1) for xy in active}
     used = compute_energy_over_time(
-        0.0, 0.0, 0.0, mapping_s * 1e3, 0.0, load_s * 1e3, 0.0, extract_s * 1e3, 0.0, 0.0, exec_s * 1e3, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, load_s * 1e3, 0.0, extract_s * 1e3, 0.0, 0.0, exec_s * 1e3, 0.0, 0.0,
         version, n_chips, len(active), n_boards, 0, sum(active.values()), sum(active.values()),
         load_active, extract_active, run_active, {}, {}, packets)
-    return {"exec_j": float(used.exec_energy_j), "exec_cores_j": float(used.exec_energy_cores_j),
-            "load_j": float(used.loading_energy_j), "extract_j": float(used.saving_energy_j),
-            "mapping_j": float(used.mapping_energy_j)}
+    return {"exec_j": float(used.exec_energy_j), "load_j": float(used.loading_energy_j),
+            "extract_j": float(used.saving_energy_j)}
