@@ -22,6 +22,20 @@ from spikescale.backends import BACKEND_PLATFORMS
 from spikescale.energy.accounting import accounted_energy
 from spikescale.record import RecordError, summary_of_open
 
+# SpiNNaker runs' own figures (docs/spinnaker.md), in runs.csv and copied from /summary:
+# hardware or emulated and why; emulated runs add the board's modelled times (the measured
+# t_*_s columns are then the emulator's), the mapping sPyNNaker made on its virtual board,
+# and the real-time estimate.
+PLATFORM_COLUMNS = (
+    "platform_mode", "platform_reason", "rtf_modelled", "t_presim_modelled_s",
+    "t_sim_modelled_s", "t_load_modelled_s", "t_extract_modelled_s", "spinnaker_chips_used", "spinnaker_cores_used",
+    "spinnaker_neuron_cores", "spinnaker_synapse_cores", "spinnaker_source_cores", "spinnaker_neurons_per_core_max",
+    "spinnaker_routing_entries", "spinnaker_routing_entries_max_per_chip", "spinnaker_boards",
+    "spinnaker_time_scale_factor", "spinnaker_load_vs_realtime_reference", "spinnaker_realtime_plausible",
+    "spinnaker_realtime_estimate", "spinnaker_ring_buffer_saturations", "spynnaker_mapping_s", "spynnaker_loading_s",
+    "spynnaker_running_s",
+)
+
 # One row per run. Empty where a figure does not apply (yet), never a guess.
 RUNS_CSV_COLUMNS = (
     "run_id", "campaign", "backend", "platform", "emulated", "model", "n_scaling", "k_scaling", "drive",
@@ -49,16 +63,8 @@ RUNS_CSV_COLUMNS = (
     # code-generating backends (Brian2): code generation + compilation, and the program's
     # start (loading arrays, initial state); empty for NEST
     "t_compile_s", "t_load_s", "brian2_version",
-    # SpiNNaker (docs/spinnaker.md): hardware or emulated and why; emulated runs add the board's
-    # modelled times (the measured t_*_s columns are then the emulator's), the mapping that
-    # sPyNNaker made on its virtual board, and the real-time estimate
-    "platform_mode", "platform_reason", "spynnaker_version", "rtf_modelled", "t_presim_modelled_s",
-    "t_sim_modelled_s", "t_load_modelled_s", "t_extract_modelled_s", "spinnaker_chips_used", "spinnaker_cores_used",
-    "spinnaker_neuron_cores", "spinnaker_synapse_cores", "spinnaker_source_cores", "spinnaker_neurons_per_core_max",
-    "spinnaker_routing_entries", "spinnaker_routing_entries_max_per_chip", "spinnaker_boards",
-    "spinnaker_time_scale_factor", "spinnaker_load_vs_realtime_reference", "spinnaker_realtime_plausible",
-    "spinnaker_realtime_estimate", "spinnaker_ring_buffer_saturations", "spynnaker_mapping_s", "spynnaker_loading_s",
-    "spynnaker_running_s",
+    # SpiNNaker (docs/spinnaker.md)
+    "spynnaker_version", *PLATFORM_COLUMNS,
 )
 # Figures copied as they are from a run file's /summary attributes.
 SUMMARY_COLUMNS = (
@@ -69,13 +75,7 @@ SUMMARY_COLUMNS = (
     "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max", "n_spikes_rank_min", "n_spikes_rank_mean",
     "n_spikes_rank_max", "energy_kind", "energy_unavailable", "energy_construct_j", "energy_presim_j",
     "idle_power_w", "energy_sim_net_j", "t_compile_s", "t_load_s",
-    "platform_mode", "platform_reason", "rtf_modelled", "t_presim_modelled_s", "t_sim_modelled_s",
-    "t_load_modelled_s", "t_extract_modelled_s", "spinnaker_chips_used", "spinnaker_cores_used",
-    "spinnaker_neuron_cores", "spinnaker_synapse_cores", "spinnaker_source_cores", "spinnaker_neurons_per_core_max",
-    "spinnaker_routing_entries", "spinnaker_routing_entries_max_per_chip", "spinnaker_boards",
-    "spinnaker_time_scale_factor", "spinnaker_load_vs_realtime_reference", "spinnaker_realtime_plausible",
-    "spinnaker_realtime_estimate", "spinnaker_ring_buffer_saturations", "spynnaker_mapping_s", "spynnaker_loading_s",
-    "spynnaker_running_s",
+    *PLATFORM_COLUMNS,
 )
 
 

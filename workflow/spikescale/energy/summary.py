@@ -31,11 +31,10 @@ def energy_summary(ranks: list[dict], synaptic_events: float | None) -> dict:
     # meters measured the emulator and stay in the record only.
     platform = [(node, scope, attrs) for node, scope, attrs in meters if as_text(attrs.get("covers", "")) == "platform"]
     if platform:
-        chosen = platform
         out["energy_kind"] = as_text(platform[0][2]["kind"])
         out["energy_source"] = f"{out['energy_kind']}: " + "; ".join(as_text(a.get("description", a["source"]))
                                                                       for _, _, a in platform)
-        return _phase_energies(out, chosen, synaptic_events)
+        return _phase_energies(out, platform, synaptic_events)
     for kind in KINDS:
         chosen = [(node, scope, attrs) for node, scope, attrs in meters if as_text(attrs["kind"]) == kind]
         if chosen:
