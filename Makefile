@@ -13,7 +13,6 @@ CORES ?= all
 EXPERIMENT ?= default
 SNAKEMAKE_ARGS ?=
 
-NEST_MPI_PYTHON := $(or $(SPIKESCALE_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/spikescale)/nest-3.10.0-mpi/bin/python
 # Debian packages the MPI build and the MPI and SLURM tests need, accounting (slurmdbd on MariaDB)
 # included (`make system-deps` installs them as root)
 SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
@@ -27,17 +26,20 @@ help:
 	@echo "make test       build environments, run every test"
 	@echo "make lint       snakemake --lint"
 	@echo "make brian2genn-env   the brian2genn environment (GeNN itself: README, GeNN)"
-	@echo "make nest-mpi   build NEST 3.10 with MPI into ~/.cache/spikescale (once; reused)"
+	@echo "make nest-mpi   NEST 3.10 with MPI in .venvs/nest-mpi (its wheel built once into ~/.cache/spikescale, then reused)"
 	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead, a 10,000-run campaign, the SpiNNaker emulator against NEST (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
 
-# A stamp per environment, rebuilt when its requirements change.
-$(VENVS)/%/.installed: envs/%.txt
+# A stamp per environment, rebuilt when its requirements change. Every environment gets the
+# spikescale package itself, editable and without dependencies (pyproject.toml): the rules and
+# runs import it from there, never through an edited sys.path or PYTHONPATH.
+$(VENVS)/%/.installed: envs/%.txt pyproject.toml
 	rm -rf $(VENVS)/$*
 	$(PYTHON) -m venv $(VENVS)/$*
 	$(VENVS)/$*/bin/python -m pip install --quiet --upgrade pip
 	$(VENVS)/$*/bin/python -m pip install --quiet -r $<
+	$(VENVS)/$*/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 env: $(WORKFLOW_ENV)/.installed $(NEST_ENV)/.installed $(BRIAN2_ENV)/.installed $(SPINNAKER_ENV)/.installed
@@ -56,7 +58,8 @@ system-deps:
 		echo "missing system packages: $$missing (apt-get install them, or build NEST with MPI another way)"; exit 1; \
 	fi
 
-# NEST 3.10 with MPI, built once into the cache outside the repository and then reused.
+# NEST 3.10 with MPI in .venvs/nest-mpi: its wheel is built once into the cache outside the
+# repository and then only reinstalled (envs/build_nest_mpi.sh).
 nest-mpi: system-deps
 	envs/build_nest_mpi.sh
 
@@ -86,7 +89,7 @@ benchmark: env
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/spinnaker_emulator_vs_nest.py
 
 retry-failed: env
-	PYTHONPATH=workflow:. $(WORKFLOW_ENV)/bin/python -m spikescale.retry results/$(EXPERIMENT)
+	$(WORKFLOW_ENV)/bin/python -m spikescale.retry results/$(EXPERIMENT)
 	$(SNAKEMAKE) --cores $(CORES) --config experiment=$(EXPERIMENT) $(SNAKEMAKE_ARGS)
 
 clean-envs:

@@ -1,4 +1,4 @@
-"""A campaign as beNNch-plot reads it: ``python -m analysis.bennch_export``.
+"""A campaign as beNNch-plot reads it: ``python -m spikescale.analysis.bennch_export``.
 
 beNNch-plot (INM-6) plots one CSV per campaign, one row per run, with the column names of
 beNNch's NEST timers. This writes that CSV from campaign.h5, so beNNch-plot's users can plot
@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from analysis.scaling import performance_runs
+from spikescale.analysis.scaling import performance_runs
 from spikescale.record import read_attr
 from spikescale.store import load_runs
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import style
-from analysis.scaling import MODEL, PHASE_COLUMNS, shape_label
+from spikescale.analysis.scaling import MODEL, PHASE_COLUMNS, shape_label
 
 
 def _nan_to_zero(values) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Real-time factor against energy per synaptic event, beside the community's published
-results: ``python -m analysis.rtf_energy``.
+results: ``python -m spikescale.analysis.rtf_energy``.
 
 One row per backend, platform, model size, drive, resource shape and energy kind: mean and
 sample standard deviation over seeds and repetitions of the real-time factor and of the
@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from analysis.scaling import SHAPE, add_mean_sd, is_emulated, ok_runs, shape_label
+from spikescale.analysis.scaling import SHAPE, add_mean_sd, is_emulated, ok_runs, shape_label
 
 SERIES = ["backend", "platform", "emulated", "n_scaling", "k_scaling", "drive", "energy_kind", "rtf_kind"]
 GROUP = SERIES + SHAPE
@@ -82,8 +82,8 @@ def rtf_energy_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    from analysis.rtf_energy_plot import rtf_energy_figure
-    from analysis.strong_scaling import run_cli
+    from spikescale.analysis.rtf_energy_plot import rtf_energy_figure
+    from spikescale.analysis.strong_scaling import run_cli
 
     return run_cli(argv, __doc__.splitlines()[0], rtf_energy_table, rtf_energy_figure,
                    " | real-time factor and energy per synaptic event", (

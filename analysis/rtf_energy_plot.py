@@ -19,8 +19,8 @@ from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
 from analysis import style
-from analysis.community import COMMUNITY, CommunityResult
-from analysis.rtf_energy import SERIES
+from spikescale.analysis.community import COMMUNITY, CommunityResult
+from spikescale.analysis.rtf_energy import SERIES
 
 DRIVE_MARKERS = {"dc": "s", "poisson": "o"}
 DRIVE_NAMES = {"dc": "DC", "poisson": "Poisson"}

@@ -1,4 +1,4 @@
-"""Strong-scaling table and figure of one campaign: ``python -m analysis.strong_scaling``."""
+"""Strong-scaling table and figure of one campaign: ``python -m spikescale.analysis.strong_scaling``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.plots import save, strong_scaling_figure
-from analysis.scaling import performance_runs, strong_scaling_table
+from spikescale.analysis.plots import save, strong_scaling_figure
+from spikescale.analysis.scaling import performance_runs, strong_scaling_table
 
 
 def describe(runs: pd.DataFrame) -> str:

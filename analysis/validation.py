@@ -164,11 +164,11 @@ def verdict(rows: list[dict], max_outside: int = MAX_OUTSIDE) -> str:
 
 def spike_data(run_file) -> SpikeData:
     """The spikes of one run record in its measured window (after the presimulation).
-    Population sizes come from the model (models.pd14.derived) at the run's scale."""
+    Population sizes come from the model (spikescale.models.pd14.derived) at the run's scale."""
     import h5py
 
-    from models.pd14 import derived
-    from models.pd14 import params as P
+    from spikescale.models.pd14 import derived
+    from spikescale.models.pd14 import params as P
 
     with h5py.File(run_file, "r") as fh:
         spec = dict(fh["spec"].attrs)

@@ -1,4 +1,4 @@
-"""Validation table and figure of a campaign: ``python -m analysis.validation_figure``.
+"""Validation table and figure of a campaign: ``python -m spikescale.analysis.validation_figure``.
 
 Reads the per-run results of ``analysis.validation check`` and the reference ensemble.
 The table has one row per run, population and statistic. The figure shows per population
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import style
-from analysis.plots import save
-from analysis.validation import STATISTIC_LABELS, STATISTICS, load_reference
+from spikescale.analysis.plots import save
+from spikescale.analysis.validation import STATISTIC_LABELS, STATISTICS, load_reference
 
 TABLE_COLUMNS = ["run_id", "backend", "seed", "emulated", "weight_factor", "verdict", "population", "statistic",
                  "distance", "threshold", "pair_median", "inside", "note"]

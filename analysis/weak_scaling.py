@@ -1,12 +1,12 @@
-"""Weak-scaling table and figure of one campaign: ``python -m analysis.weak_scaling``."""
+"""Weak-scaling table and figure of one campaign: ``python -m spikescale.analysis.weak_scaling``."""
 
 from __future__ import annotations
 
 import sys
 
-from analysis.plots import weak_scaling_figure
-from analysis.scaling import weak_scaling_table
-from analysis.strong_scaling import run_cli
+from spikescale.analysis.plots import weak_scaling_figure
+from spikescale.analysis.scaling import weak_scaling_table
+from spikescale.analysis.strong_scaling import run_cli
 
 
 def main(argv=None) -> int:

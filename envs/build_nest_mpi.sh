@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Build the MPI NEST environment: NEST 3.10.0 compiled WITH MPI from the PyPI source
-# distribution against the system's OpenMPI, plus mpi4py (also compiled against it) and
-# the rest of envs/nest-mpi.txt, in a virtual environment OUTSIDE the repository.
+# distribution against the system's OpenMPI, plus mpi4py (also compiled against it), the
+# rest of envs/nest-mpi.txt and spikescale itself (editable), in .venvs/nest-mpi. The NEST
+# wheel, the long part, is built once into a cache OUTSIDE the repository and shared by
+# every clone; the venv is per clone, since it installs that clone's spikescale.
 #
 # Usage:
 #   envs/build_nest_mpi.sh            build it, or print "reusing <path>" if it is there
-#   <cache>/nest-3.10.0-mpi/bin/python     the interpreter to run under mpirun afterwards
+#   .venvs/nest-mpi/bin/python        the interpreter to run under mpirun afterwards
 #
 # Where:
 #   <cache> = ${SPIKESCALE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/spikescale}
-#   <cache>/nest-3.10.0-mpi/         the venv; its stamp file .spikescale-selftest-ok is
+#   .venvs/nest-mpi/                 the venv; its stamp file .spikescale-selftest-ok is
 #                                    written only after the MPI self-test below passed, and
 #                                    while it exists this script reuses the venv and exits 0
 #   <cache>/wheels/nest-3.10.0-mpi-<models>/  the NEST wheel built here, with build-info.txt
@@ -43,9 +45,10 @@ trap '((${#cleanup[@]} == 0)) || rm -rf "${cleanup[@]}"' EXIT
 
 NEST_VERSION=3.10.0
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
 requirements="$here/nest-mpi.txt"
 cache="${SPIKESCALE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/spikescale}"
-env_dir="$cache/nest-$NEST_VERSION-mpi"
+env_dir="$repo/.venvs/nest-mpi"
 stamp="$env_dir/.spikescale-selftest-ok"
 python="${PYTHON:-python3}"
 models_choice="${SPIKESCALE_NEST_MODELS:-pd14}"
@@ -108,7 +111,7 @@ fi
 
 # --- the venv with everything but NEST --------------------------------------------------
 rm -rf "$env_dir"
-mkdir -p "$cache"
+mkdir -p "$cache" "$(dirname "$env_dir")"
 echo "creating $env_dir"
 "$python" -m venv "$env_dir"
 pip=("$env_dir/bin/python" -m pip)
@@ -168,6 +171,8 @@ else
 fi
 # --no-deps: the requirements above are the environment; see envs/nest-mpi.txt.
 "${pip[@]}" install --quiet --no-deps "${wheels[0]}"
+# spikescale itself, as in every environment (pyproject.toml)
+"${pip[@]}" install --quiet --no-deps -e "$repo"
 
 # --- self-test ------------------------------------------------------------------------------
 # NEST and mpi4py must load the same libmpi (the system's).

@@ -14,7 +14,6 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 NEST_PYTHON = REPO / ".venvs" / "nest" / "bin" / "python"
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-PYTHONPATH = f"{REPO}:{REPO / 'workflow'}"
 
 # A PD14 small enough for tests on 2 cores (1,544 neurons, ~120 k synapses, ~0.2 s per run).
 TINY_MODEL = {
@@ -55,12 +54,14 @@ def run_spec(**overrides) -> dict:
 
 
 def harness_command(spec: dict, out: Path, context: dict | None = None) -> list[str]:
-    return [str(NEST_PYTHON), "-m", "spikescale.harness", "--spec", json.dumps(spec),
-            "--context", json.dumps(context or {}), "--out", str(out)]
+    """The harness's command line as the workflow builds it (spikescale.jobs), on NEST."""
+    from spikescale.jobs import harness_argv
+
+    return harness_argv(NEST_PYTHON, spec, out, context)
 
 
 def harness_env() -> dict:
-    return {**os.environ, "PYTHONPATH": PYTHONPATH}
+    return dict(os.environ)
 
 
 def run_harness(spec: dict, out: Path, context: dict | None = None, **kwargs) -> subprocess.CompletedProcess:

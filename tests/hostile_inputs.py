@@ -99,7 +99,7 @@ CASES: list[Case] = [
     Case("shell in module name", "software/default.yaml", "nest.environment.modules[0]",
          _raw("software", "default", f"nest:\n  environment:\n    kind: modules\n    modules: ['NEST; touch {CANARY}']\n")),
     Case("shell in interpreter", "software/default.yaml", "nest.environment.interpreter",
-         _raw("software", "default", f"nest:\n  environment:\n    kind: python\n    interpreter: '/usr/bin/python3 -c \"import os\"'\n")),
+         _raw("software", "default", "nest:\n  environment:\n    kind: python\n    interpreter: '/usr/bin/python3 -c \"import os\"'\n")),
     Case("shell in version pin", "software/default.yaml", "nest.versions.nest-simulator",
          _raw("software", "default", "nest:\n  environment:\n    kind: venv\n  versions:\n    nest-simulator: '3.10; id'\n")),
     # path traversal in names that become paths
@@ -110,8 +110,8 @@ CASES: list[Case] = [
     Case("traversal in machine reference", "experiment/tiny.yaml", "machine", _edit("experiment", "tiny", machine="../x")),
     Case("traversal in software reference", "experiment/tiny.yaml", "software",
          _edit("experiment", "tiny", software="..")),
-    Case("traversal in cache environment name", "software/default.yaml", "nest.environment.name",
-         _raw("software", "default", "nest:\n  environment:\n    kind: cache\n    name: ../../../../tmp/x\n")),
+    Case("traversal in venv environment name", "software/default.yaml", "nest.environment.name",
+         _raw("software", "default", "nest:\n  environment:\n    kind: venv\n    name: ../../../../tmp/x\n")),
     # YAML that builds objects, expands without bound or is not a mapping
     Case("python tag", "model/tiny.yaml", "(file)",
          _raw("model", "tiny", f"model: !!python/object/apply:os.system ['touch {CANARY}']\n")),

@@ -24,8 +24,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-for path in (HERE, REPO / "workflow", REPO):
-    sys.path.insert(0, str(path))
 
 from helpers import TINY_EXPERIMENT, TINY_MODEL, write_yaml  # noqa: E402
 from hostile_inputs import CANARY, CASES  # noqa: E402

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from helpers import PYTHONPATH, REPO, TINY_MODEL, edit_yaml, run_spec, snakemake
-from models.pd14 import brian2_builder as B
-from models.pd14 import derived
-from models.pd14 import params as P
+from helpers import REPO, TINY_MODEL, edit_yaml, run_spec, snakemake
+from spikescale.models.pd14 import brian2_builder as B
+from spikescale.models.pd14 import derived
+from spikescale.models.pd14 import params as P
 from spikescale.record import read_record
 
 BRIAN2_PYTHON = REPO / ".venvs" / "brian2" / "bin" / "python"
@@ -99,7 +99,7 @@ def test_initial_potentials_and_thalamus():
 def _harness(spec, out, **env):
     cmd = [str(BRIAN2_PYTHON), "-m", "spikescale.harness", "--spec", json.dumps(spec),
            "--context", json.dumps(CONTEXT), "--out", str(out)]
-    return subprocess.run(cmd, env={**os.environ, "PYTHONPATH": PYTHONPATH, **env}, capture_output=True,
+    return subprocess.run(cmd, env={**os.environ, **env}, capture_output=True,
                           text=True, timeout=600)
 
 
@@ -183,7 +183,7 @@ def test_campaign_with_nest_and_brian2(nest_python, brian2_python, config_dir, t
 
 NEST_PAIR = """
 import json, nest, numpy as np
-from models.pd14 import params as P
+from spikescale.models.pd14 import params as P
 n = P.NEURON
 nest.set_verbosity("M_ERROR"); nest.resolution = 0.1
 p = dict(C_m=n["C_m_pF"], tau_m=n["tau_m_ms"], tau_syn_ex=n["tau_syn_ms"], tau_syn_in=n["tau_syn_ms"],
@@ -201,7 +201,7 @@ print(json.dumps({"spikes": list(map(float, sr.get("events")["times"])),
 BRIAN2_PAIR = """
 import json, numpy as np
 import brian2 as b2
-from models.pd14 import brian2_builder as B
+from spikescale.models.pd14 import brian2_builder as B
 b2.prefs.codegen.target = "numpy"
 b2.defaultclock.dt = 0.1 * b2.ms
 g = b2.NeuronGroup(2, B.EQUATIONS, threshold="V > V_th", reset="V = V_reset", method="exact",
@@ -223,7 +223,7 @@ def test_brian2_conventions_give_nests_spikes_and_potentials(nest_python, brian2
     """A neuron driven by a DC current spikes and, 1.5 ms later, moves another: with the
     builder's equations, refractory period and spike-time convention, Brian2 gives NEST's
     spike times and NEST's membrane potential of the second neuron."""
-    env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+    env = dict(os.environ)
     out = {}
     for name, python, code in (("nest", nest_python, NEST_PAIR), ("brian2", brian2_python, BRIAN2_PAIR)):
         proc = subprocess.run([str(python), "-c", code], env=env, capture_output=True, text=True, timeout=300)

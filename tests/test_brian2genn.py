@@ -5,13 +5,14 @@ in GeNN's CPU mode writes a complete record."""
 import json
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from helpers import PYTHONPATH, REPO, edit_yaml, run_spec, snakemake
-from models.pd14 import derived
-from models.pd14 import params as P
+from helpers import REPO, edit_yaml, run_spec, snakemake
+from spikescale.models.pd14 import derived
+from spikescale.models.pd14 import params as P
 from spikescale.record import read_record
 from spikescale.software import missing_environment, setup_command
 
@@ -28,7 +29,7 @@ def test_missing_genn_is_named_with_what_to_set(monkeypatch, tmp_path):
     wrong = missing_environment({**ENTRY, "genn_path": str(tmp_path)}, "brian2genn", REPO)
     assert f"genn_path '{tmp_path}' is not a GeNN 4.x installation" in wrong
     # other backends do not need GeNN
-    assert missing_environment({"environment": {"kind": "python", "interpreter": "python3"}}, "brian2", REPO) is None
+    assert missing_environment({"environment": {"kind": "python", "interpreter": sys.executable}}, "brian2", REPO) is None
 
 
 def test_genn_path_is_exported_for_the_run(tmp_path):
@@ -36,7 +37,7 @@ def test_genn_path_is_exported_for_the_run(tmp_path):
     (tmp_path / "bin" / "genn-buildmodel.sh").write_text("")
     entry = {**ENTRY, "genn_path": str(tmp_path)}
     assert setup_command(entry) == f"export GENN_PATH={tmp_path} && "
-    assert missing_environment({**entry, "environment": {"kind": "python", "interpreter": "python3"}},
+    assert missing_environment({**entry, "environment": {"kind": "python", "interpreter": sys.executable}},
                                "brian2genn", REPO) is None
 
 
@@ -78,7 +79,7 @@ def test_tiny_run_on_genn_cpu_mode(tmp_path):
     spec = run_spec(backend="brian2genn", record_spikes=True, threads_per_task=1, t_presim_ms=50.0, t_sim_ms=100.0)
     cmd = [str(BRIAN2GENN_PYTHON), "-m", "spikescale.harness", "--spec", json.dumps(spec),
            "--context", json.dumps({"software": ENTRY}), "--out", str(tmp_path / "run.h5")]
-    env = {**os.environ, "PYTHONPATH": PYTHONPATH, "TMPDIR": str(tmp_path)}
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
     env.pop("CUDA_PATH", None)  # GeNN's CPU backend
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -82,7 +82,7 @@ class Scenario:
         """Re-run until complete; the finished run's file must be untouched."""
         if retry_failed:
             subprocess.run([sys.executable, "-m", "spikescale.retry", str(self.out)], check=True, capture_output=True,
-                           env={**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'workflow'}"})
+                           env=dict(os.environ))
         snakemake(self.config_dir, self.results)
         runs = pd.read_csv(self.out / "runs.csv")
         after = checksums(self.out / "runs")

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from helpers import harness_command, harness_env, run_harness, run_spec
-from models.pd14 import derived
-from models.pd14 import params as P
+from spikescale.models.pd14 import derived
+from spikescale.models.pd14 import params as P
 from spikescale.record import read_record
 
 

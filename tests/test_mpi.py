@@ -7,14 +7,13 @@ import subprocess
 import pandas as pd
 import pytest
 
-from helpers import PYTHONPATH, edit_yaml, harness_env, run_harness, run_spec, snakemake
-from models.pd14 import derived
+from helpers import REPO, edit_yaml, harness_env, run_harness, run_spec, snakemake
+from spikescale.models.pd14 import derived
 from spikescale.config import load_campaign
 from spikescale.errors import ConfigError
 from spikescale.record import read_record
-from spikescale.software import cache_root
 
-MPI_PYTHON = cache_root() / "nest-3.10.0-mpi" / "bin" / "python"
+MPI_PYTHON = REPO / ".venvs" / "nest-mpi" / "bin" / "python"
 ROOT_FLAG = ["--allow-run-as-root"] if os.geteuid() == 0 else []
 
 
@@ -26,8 +25,8 @@ def mpi_python():
 
 
 def mpirun(python, spec, out, ranks=2):
-    cmd = ["mpirun", "-n", str(ranks), "--oversubscribe", "--bind-to", "none", *ROOT_FLAG, "env",
-           f"PYTHONPATH={PYTHONPATH}", str(python), "-m", "spikescale.harness", "--spec",
+    cmd = ["mpirun", "-n", str(ranks), "--oversubscribe", "--bind-to", "none", *ROOT_FLAG,
+           str(python), "-m", "spikescale.harness", "--spec",
            __import__("json").dumps(spec), "--out", str(out)]
     return subprocess.run(cmd, env=harness_env(), capture_output=True, text=True, timeout=300)
 
@@ -66,9 +65,9 @@ def test_multi_rank_campaign_needs_an_mpi_build(config_dir):
     with pytest.raises(ConfigError) as info:
         load_campaign("tiny", config_dir)
     (problem,) = info.value.problems
-    assert problem.key == "nest.environment.kind" and "nest-3.10.0-mpi" in problem.allowed
+    assert problem.key == "nest.environment.kind" and "'nest-mpi'" in problem.allowed
     edit_yaml(config_dir / "experiment" / "tiny.yaml", software="nest-mpi")
-    assert load_campaign("tiny", config_dir).software["nest"]["environment"]["kind"] == "cache"
+    assert load_campaign("tiny", config_dir).software["nest"]["environment"] == {"kind": "venv", "name": "nest-mpi"}
 
 
 @pytest.mark.workflow

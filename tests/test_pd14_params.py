@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from models.pd14 import derived
-from models.pd14 import params as P
+from spikescale.models.pd14 import derived
+from spikescale.models.pd14 import params as P
 
 
 def test_full_scale_counts_match_the_paper():

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.community import COMMUNITY, community_table
-from analysis.plots import save
-from analysis.rtf_energy import is_emulated, main, rtf_energy_table, short_reason
-from analysis.rtf_energy_plot import rtf_energy_figure
+from spikescale.analysis.community import COMMUNITY, community_table
+from spikescale.analysis.plots import save
+from spikescale.analysis.rtf_energy import is_emulated, main, rtf_energy_table, short_reason
+from spikescale.analysis.rtf_energy_plot import rtf_energy_figure
 
 UNAVAILABLE = ("nvml: NVML could not start (NVML Shared Library Not Found): no NVIDIA driver or GPU here; "
                "rapl: no powercap interface (/sys/class/powercap does not exist)")

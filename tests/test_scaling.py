@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.scaling import shape_label, strong_scaling_table
+from spikescale.analysis.scaling import shape_label, strong_scaling_table
 
 
 def runs_frame(rows):
@@ -70,8 +70,8 @@ def test_shape_label():
 
 
 def test_weak_scaling_efficiency_on_known_numbers(tmp_path):
-    from analysis.plots import save, weak_scaling_figure
-    from analysis.scaling import weak_scaling_table
+    from spikescale.analysis.plots import save, weak_scaling_figure
+    from spikescale.analysis.scaling import weak_scaling_table
 
     runs = runs_frame([
         {"threads_per_task": 1, "n_scaling": 0.05, "t_sim_s": 4.0, "rtf": 4.0, "seed": 1, "rate_mean_hz": 3.0,
@@ -92,7 +92,7 @@ def test_weak_scaling_efficiency_on_known_numbers(tmp_path):
 
 
 def test_strong_scaling_figure_shows_each_backend_as_its_own_series(tmp_path):
-    from analysis.plots import save, strong_scaling_figure
+    from spikescale.analysis.plots import save, strong_scaling_figure
 
     runs = pd.concat([
         runs_frame([{"threads_per_task": t, "t_sim_s": 8.0 / t, "rtf": 8.0 / t, "seed": s} for t in (1, 2, 4)
@@ -127,7 +127,7 @@ def test_strong_scaling_figure_shows_each_backend_as_its_own_series(tmp_path):
 
 
 def test_strong_scaling_figure_one_backend_keeps_plain_labels():
-    from analysis.plots import strong_scaling_figure
+    from spikescale.analysis.plots import strong_scaling_figure
 
     runs = runs_frame([{"threads_per_task": t, "t_sim_s": 8.0 / t, "rtf": 8.0 / t} for t in (1, 2)])
     ax_t, ax_s, _, ax_rtf = strong_scaling_figure(strong_scaling_table(runs), "one").axes

@@ -19,13 +19,12 @@ import time
 import pandas as pd
 import pytest
 
-from helpers import PYTHONPATH, REPO, SNAKEMAKE, checksums, edit_yaml, record_fault, run_spec, snakemake
+from helpers import REPO, SNAKEMAKE, checksums, edit_yaml, record_fault, run_spec, snakemake
 from slurm_cluster import SlurmTestCluster
 from spikescale.record import read_record
 from spikescale.resources import launch_command
-from spikescale.software import cache_root
 
-MPI_PYTHON = cache_root() / "nest-3.10.0-mpi" / "bin" / "python"
+MPI_PYTHON = REPO / ".venvs" / "nest-mpi" / "bin" / "python"
 NEST_PYTHON = REPO / ".venvs" / "nest" / "bin" / "python"
 
 
@@ -56,7 +55,7 @@ def wait_done(cluster, job_id: str, timeout: float = 240) -> None:
 
 
 def harness_line(python, spec, out, launcher=""):
-    return (f"{launcher} env PYTHONPATH={PYTHONPATH} {python} -m spikescale.harness --spec '{json.dumps(spec)}'"
+    return (f"{launcher} {python} -m spikescale.harness --spec '{json.dumps(spec)}'"
             f" --out {out}\n")
 
 

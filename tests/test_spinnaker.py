@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import PYTHONPATH, REPO, edit_yaml, run_spec, snakemake
-from models.pd14 import connectivity, derived
-from models.pd14 import params as P
+from helpers import REPO, edit_yaml, run_spec, snakemake
+from spikescale.models.pd14 import connectivity, derived
+from spikescale.models.pd14 import params as P
 from spikescale.record import read_record
 
 SPINNAKER_PYTHON = REPO / ".venvs" / "spinnaker" / "bin" / "python"
@@ -40,7 +40,7 @@ def spinnaker_python():
 def _harness(spec, out, context, **env):
     cmd = [str(SPINNAKER_PYTHON), "-m", "spikescale.harness", "--spec", json.dumps(spec),
            "--context", json.dumps(context), "--out", str(out)]
-    return subprocess.run(cmd, env={**os.environ, "PYTHONPATH": PYTHONPATH, **env}, capture_output=True, text=True,
+    return subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True,
                           timeout=600)
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from helpers import run_harness, run_spec
-from models.pd14 import derived
+from spikescale.models.pd14 import derived
 from spikescale.store import RUNS_CSV_COLUMNS, collect, load_kernel_timers, load_phases, load_runs, load_spikes
 
 REQUIRED_COLUMNS = (

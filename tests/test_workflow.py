@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from helpers import REPO, SNAKEMAKE, checksums, edit_yaml, record_fault, snakemake, write_yaml
-from models.pd14 import derived
+from spikescale.models.pd14 import derived
 
 pytestmark = pytest.mark.workflow
 
@@ -40,7 +40,7 @@ def test_campaign_end_to_end_then_nothing_then_only_new_seed(nest_python, config
     assert list(points["shape"]) == ["1x1x1", "1x1x2"] and list(points["n_runs"]) == [2, 2]
     assert list(points["rtf_mean"]) == pytest.approx(list(table["rtf_mean"]))
     # the same campaign in beNNch-plot's columns, its timers from NEST's kernel
-    from analysis.bennch_export import COLUMNS
+    from spikescale.analysis.bennch_export import COLUMNS
     from spikescale.store import load_kernel_timers
 
     bennch = pd.read_csv(out / "analysis" / "bennch.csv")
@@ -128,7 +128,7 @@ def test_failed_runs_are_collected_and_retried_without_loss(nest_python, config_
     assert (results / "tiny" / "analysis" / "strong_scaling.png").exists()  # the figure says: no ok runs
 
     proc = subprocess.run([sys.executable, "-m", "spikescale.retry", str(results / "tiny")], capture_output=True,
-                          text=True, env={"PYTHONPATH": f"{REPO}:{REPO / 'workflow'}"}, check=True)
+                          text=True, check=True)
     assert "2 failed run(s) set aside" in proc.stdout
     assert len(list((results / "tiny" / "failed").glob("*.h5"))) == 2
     again = snakemake(config_dir, results)

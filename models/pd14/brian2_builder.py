@@ -1,4 +1,4 @@
-"""PD14 on Brian2: build the network described by ``models.pd14.derived.Network``.
+"""PD14 on Brian2: build the network described by ``spikescale.models.pd14.derived.Network``.
 
 The same model as ``nest_builder`` from the same parameters (``params`` and ``derive()``),
 written for Brian2's standalone devices (cpp_standalone, and GeNN through brian2genn):
@@ -7,7 +7,7 @@ written for Brian2's standalone devices (cpp_standalone, and GeNN through brian2
   integrated exactly (``method='exact'``: the propagator matrix, as NEST does), V clamped at
   V_reset for t_ref after a spike. NEST keeps two currents (excitatory, inhibitory) with
   the same time constant; being linear, their sum is one current here, with the same V.
-- Connectivity drawn with numpy by ``models.pd14.connectivity`` (fixed total number with
+- Connectivity drawn with numpy by ``spikescale.models.pd14.connectivity`` (fixed total number with
   replacement, normal weights and delays redrawn as NEST's builder does).
 - Drive: Poisson (a Poisson-distributed number of background spikes per neuron and step,
   rate K_ext x 8 Hz, each adding the external PSC: what NEST's poisson_generator sends) or
@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.pd14 import params as P
-from models.pd14.connectivity import (draw_recurrent, draw_thalamic, initial_potentials_mV,  # noqa: F401 - used by tests
+from spikescale.models.pd14 import params as P
+from spikescale.models.pd14.connectivity import (draw_recurrent, draw_thalamic, initial_potentials_mV,  # noqa: F401 - used by tests
                                       population_offsets)
-from models.pd14.derived import Network
+from spikescale.models.pd14.derived import Network
 
 # iaf_psc_exp; I_e is the DC input (drive and K-scaling compensation), rate_ext the total
 # Poisson background rate (0 with DC drive), both per neuron.

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.pd14 import params as P
-from models.pd14.derived import Network
+from spikescale.models.pd14 import params as P
+from spikescale.models.pd14.derived import Network
 
 
 def population_offsets(net: Network) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.pd14 import params as P
+from spikescale.models.pd14 import params as P
 
 DRIVES = ("poisson", "dc")
 

@@ -1,4 +1,4 @@
-"""PD14 on NEST 3.10: build the network described by ``models.pd14.derived.Network``.
+"""PD14 on NEST 3.10: build the network described by ``spikescale.models.pd14.derived.Network``.
 
 The builder follows the INM-6 reference (``microcircuit/network.py``): iaf_psc_exp,
 fixed-total-number connectivity with autapses and multapses, normal weights redrawn to keep
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.pd14 import params as P
-from models.pd14.derived import Network
+from spikescale.models.pd14 import params as P
+from spikescale.models.pd14.derived import Network
 
 
 # Recurrent synapses get a synapse model of their own, a copy of static_synapse: NEST then

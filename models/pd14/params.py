@@ -2,7 +2,7 @@
 
 Every number of the model lives here, once, with its unit. Everything that follows from
 these numbers (synapse counts, PSC amplitudes, DC compensation, ...) is computed in
-``models.pd14.derived`` and nowhere else. Values follow ``shared/reference/pd14.md`` and
+``spikescale.models.pd14.derived`` and nowhere else. Values follow ``shared/reference/pd14.md`` and
 the INM-6 reference package (``microcircuit``, network_params.py / stimulus_params.py).
 """
 

@@ -1,5 +1,5 @@
 """PD14 on PyNN 0.13 for sPyNNaker 7.4: build the network described by
-``models.pd14.derived.Network``.
+``spikescale.models.pd14.derived.Network``.
 
 The same model as ``nest_builder`` from the same parameters, in PyNN's units (nA, nF, mV,
 ms): IF_curr_exp (iaf_psc_exp), one SpikeSourcePoisson per neuron for the background (the
@@ -9,7 +9,7 @@ population's rate K_ext x 8 Hz, weight the external PSC, delay 1.5 ms) or DC dri
 Connectivity: PD14's own rule is PyNN's FixedTotalNumberConnector, but sPyNNaker 7.4.1's
 fails while writing synapse data whenever the target population spans more than one core
 (shared/reference/platforms.md). The synapses are therefore drawn by
-``models.pd14.connectivity`` (the same fixed total number with replacement that the Brian2
+``spikescale.models.pd14.connectivity`` (the same fixed total number with replacement that the Brian2
 builder uses) and given as a FromListConnector, one projection per [target, source] pair.
 The drawn synapses are kept on the handles: the SpiNNaker emulator simulates exactly the
 network that sPyNNaker mapped.
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.pd14 import connectivity
-from models.pd14 import params as P
-from models.pd14.derived import Network
+from spikescale.models.pd14 import connectivity
+from spikescale.models.pd14 import params as P
+from spikescale.models.pd14.derived import Network
 
 PA_PER_NA = 1000.0
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness_overhead import BUSY_ELSEWHERE_LIMIT, NEST_PYTHON, make_spec, run_ours  # noqa: E402
 
 

@@ -12,9 +12,7 @@ Brian2, code generation + compilation and loading, then the ratio of the mean RT
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from against_nest import run_against_nest  # noqa: E402
 from harness_overhead import REPO  # noqa: E402
 

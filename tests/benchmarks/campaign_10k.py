@@ -36,13 +36,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-# harness_overhead (next to this script) also puts the repository on sys.path, for spikescale
+# harness_overhead lies next to this script, whose folder Python puts first on sys.path
 from harness_overhead import BUSY_ELSEWHERE_LIMIT, REPO, _busy_cpu_s  # noqa: E402
 
 from spikescale import harness, provenance  # noqa: E402
 from spikescale.config import load_campaign  # noqa: E402
 from spikescale.energy import Meter  # noqa: E402
 from spikescale.energy.sampler import Sampler  # noqa: E402
+from spikescale.jobs import run_context  # noqa: E402
 from spikescale.plan import Run, plan_runs  # noqa: E402
 from spikescale.plan import main as plan_main  # noqa: E402
 from spikescale.record import iso, write_record  # noqa: E402
@@ -55,7 +56,7 @@ THREADS = (1, 2, 4, 8)
 REPETITIONS = 5
 FAILED_EVERY = 100  # one run in 100 failed
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-ENV = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'workflow'}"}
+ENV = dict(os.environ)
 
 
 # ------------------------------------------------------------------ the campaign
@@ -186,11 +187,7 @@ def write_campaign(config_dir: Path, results: Path) -> list[Run]:
                "--out-config", str(results / "config_resolved.json")])
     campaign = load_campaign(NAME, config_dir)
     runs = plan_runs(campaign)
-    # the context the workflow passes each run (run_context in workflow/rules/common.smk)
-    machine = {k: campaign.machine[k] for k in ("name", "executor", "cores_per_node", "memory_per_node_mb",
-                                                 "exclusive", "allow_oversubscription", "energy")
-               if k in campaign.machine}
-    context = {"software": campaign.software["nest"], "machine": machine}
+    context = run_context(campaign, "nest")  # as the workflow passes it to each run
     host = {**provenance.collect_host(), **provenance.git_state(),
             "python_executable": str(REPO / ".venvs" / "nest" / "bin" / "python")}
     versions = {**provenance.package_versions(), "nest-simulator": "3.10.0", "nest_have_mpi": False,
@@ -286,15 +283,15 @@ def benchmark(work: Path, n_runs: int, reuse: bool = False) -> int:
         ("collect", py + ["spikescale.store", "collect", "--campaign", NAME, "--plan", str(results / "plan.csv"),
                           "--runs-dir", str(results / "runs"), "--config", str(results / "config_resolved.json"),
                           "--out-h5", str(results / "campaign.h5"), "--out-csv", str(results / "runs.csv")]),
-        ("strong_scaling", py + ["analysis.strong_scaling", "--runs", str(results / "runs.csv"),
+        ("strong_scaling", py + ["spikescale.analysis.strong_scaling", "--runs", str(results / "runs.csv"),
                                  "--table", str(results / "analysis/strong_scaling.csv"),
                                  "--png", str(results / "analysis/strong_scaling.png"),
                                  "--pdf", str(results / "analysis/strong_scaling.pdf")]),
-        ("rtf_energy", py + ["analysis.rtf_energy", "--runs", str(results / "runs.csv"),
+        ("rtf_energy", py + ["spikescale.analysis.rtf_energy", "--runs", str(results / "runs.csv"),
                              "--table", str(results / "analysis/rtf_energy.csv"),
                              "--png", str(results / "analysis/rtf_energy.png"),
                              "--pdf", str(results / "analysis/rtf_energy.pdf")]),
-        ("bennch_export", py + ["analysis.bennch_export", "--campaign-h5", str(results / "campaign.h5"),
+        ("bennch_export", py + ["spikescale.analysis.bennch_export", "--campaign-h5", str(results / "campaign.h5"),
                                 "--out", str(results / "analysis/bennch.csv")]),
     ]
     measured_steps = {}

@@ -28,8 +28,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path[:0] = [str(HERE.parent)]
-from fake_powercap import FakePowercap  # noqa: E402
+
+def _load_fake_powercap():
+    """tests/fake_powercap.py, a test utility beside the tests rather than in the package."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fake_powercap", HERE.parent / "fake_powercap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+FakePowercap = _load_fake_powercap().FakePowercap
 
 NEST_PYTHON = REPO / ".venvs" / "nest" / "bin" / "python"
 TARGET_RATIO = 1.01
@@ -85,7 +95,7 @@ def main(argv=None) -> int:
             "t_sim_ms": args.chunk_ms, "dt_ms": 0.1, "thalamic_input": False, "record_spikes": False, "seed": 1,
             "repetition": 0, "nodes": 1, "tasks_per_node": 1, "threads_per_task": args.threads}
     with tempfile.TemporaryDirectory(prefix="spikescale-energy-bench-") as tmp:
-        env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'workflow'}"}
+        env = dict(os.environ)
         if not args.real:
             FakePowercap(Path(tmp) / "powercap", sockets=(0, 1))
             env["SPIKESCALE_POWERCAP_ROOT"] = str(Path(tmp) / "powercap")

@@ -25,10 +25,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO), str(REPO / "workflow")]  # spikescale and models, as the workflow sees them
 NEST_PYTHON = REPO / ".venvs" / "nest" / "bin" / "python"
 
-from spikescale.plan import make_run_id  # noqa: E402 - needs the sys.path above
+from spikescale.plan import make_run_id  # noqa: E402
 from spikescale.record import read_record  # noqa: E402
 
 PHASES = ("t_create_s", "t_connect_s", "t_presim_s", "t_sim_s")
@@ -82,7 +81,7 @@ def run_ours(spec: dict, out: Path, nest_python: Path = NEST_PYTHON, context: di
     Raises if the run failed."""
     cmd = [str(nest_python), "-m", "spikescale.harness", "--spec", json.dumps(spec), "--out", str(out),
            *(["--context", json.dumps(context)] if context else [])]
-    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'workflow'}"}
+    env = dict(os.environ)
     proc, wall, elsewhere = timed_subprocess(cmd, env=env)
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"harness exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-# harness_overhead (next to this script) also puts the repository on sys.path, for models
+# harness_overhead lies next to this script, whose folder Python puts first on sys.path
 from harness_overhead import BUSY_ELSEWHERE_LIMIT, NEST_PYTHON, REPO, make_spec, run_ours, timed_subprocess
 
-from models.pd14 import derived
-from models.pd14.params import POPULATIONS
+from spikescale.models.pd14 import derived
+from spikescale.models.pd14.params import POPULATIONS
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
 DEFAULT_REFERENCE_PYTHON = CACHE / "spikescale" / "reference-venv" / "bin" / "python"

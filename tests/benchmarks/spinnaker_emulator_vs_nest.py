@@ -14,9 +14,7 @@ RTFs. The board's own RTF (modelled: its time_scale_factor) is printed beside, l
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from against_nest import run_against_nest  # noqa: E402
 from harness_overhead import REPO  # noqa: E402
 

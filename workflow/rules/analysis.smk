@@ -18,7 +18,7 @@ rule strong_scaling:
     conda:
         "../../envs/workflow.yaml"
     shell:
-        f"{WORKFLOW_PYTHON} -m analysis.strong_scaling --runs {{input.runs:q}} --table {{output.table:q}}"
+        "python -m spikescale.analysis.strong_scaling --runs {input.runs:q} --table {output.table:q}"
         " --png {output.png:q} --pdf {output.pdf:q} 2>&1 | tee {log:q}"
 
 
@@ -42,7 +42,7 @@ rule weak_scaling:
     conda:
         "../../envs/workflow.yaml"
     shell:
-        f"{WORKFLOW_PYTHON} -m analysis.weak_scaling --runs {{input.runs:q}} --table {{output.table:q}}"
+        "python -m spikescale.analysis.weak_scaling --runs {input.runs:q} --table {output.table:q}"
         " --png {output.png:q} --pdf {output.pdf:q} 2>&1 | tee {log:q}"
 
 
@@ -66,7 +66,7 @@ rule rtf_energy:
     conda:
         "../../envs/workflow.yaml"
     shell:
-        f"{WORKFLOW_PYTHON} -m analysis.rtf_energy --runs {{input.runs:q}} --table {{output.table:q}}"
+        "python -m spikescale.analysis.rtf_energy --runs {input.runs:q} --table {output.table:q}"
         " --png {output.png:q} --pdf {output.pdf:q} 2>&1 | tee {log:q}"
 
 
@@ -86,5 +86,5 @@ rule bennch_export:
     conda:
         "../../envs/workflow.yaml"
     shell:
-        f"{WORKFLOW_PYTHON} -m analysis.bennch_export --campaign-h5 {{input.h5:q}} --out {{output.csv:q}}"
+        "python -m spikescale.analysis.bennch_export --campaign-h5 {input.h5:q} --out {output.csv:q}"
         " 2>&1 | tee {log:q}"

@@ -21,6 +21,6 @@ rule collect:
     conda:
         "../../envs/workflow.yaml"
     shell:
-        WORKFLOW_PYTHON + " -m spikescale.store collect --campaign {params.campaign:q} --plan {input.plan:q}"
+        "python -m spikescale.store collect --campaign {params.campaign:q} --plan {input.plan:q}"
         " --runs-dir {params.runs_dir:q} --config {input.config:q} --out-h5 {output.h5:q}"
         " --out-csv {output.csv:q} {params.validation} 2>&1 | tee {log:q}"

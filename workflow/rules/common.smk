@@ -1,6 +1,9 @@
 # Shared set-up: load and validate the campaign (nothing runs if it is invalid) and plan it.
+# Everything here is the installed spikescale package (pyproject.toml; `make env`); the
+# logic lives there, in importable and tested modules (spikescale.jobs for run commands).
 import hashlib
 import json
+import os
 import re
 import shlex
 import sys
@@ -8,16 +11,22 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-REPO = Path(workflow.basedir).resolve()
-for _path in (REPO / "workflow", REPO):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
 from spikescale.config import load_campaign
 from spikescale.errors import ConfigError
+from spikescale.jobs import SUPERVISED_RUN_SHELL, RunCommands, run_resources, shapes
 from spikescale.plan import plan_runs, reference_key, reference_runs
-from spikescale.resources import cores_requested, estimated_memory_mb, launch_command, slurm_resources
-from spikescale.software import missing_environment, python_command, setup_command
+from spikescale.resources import cores_requested
+from spikescale.software import missing_environment
+
+REPO = Path(workflow.basedir).resolve()
+# Every rule's shell says plain `python`: under --sdm conda that is the rule's declared
+# environment; otherwise the interpreter running Snakemake (the workflow's environment),
+# put first on PATH here for the jobs this Snakemake starts.
+if Path(sys.executable).parent.as_posix() not in os.environ.get("PATH", "").split(os.pathsep)[:1]:
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+# For the conda environments' post-deploy scripts (envs/conda_post_deploy.sh), which install
+# this repository's spikescale into each environment Snakemake creates.
+os.environ["SPIKESCALE_REPO"] = str(REPO)
 
 CONFIG_DIR = str(config.get("config_dir", REPO / "config"))
 try:
@@ -33,10 +42,6 @@ RESULTS = f"{config.get('results_dir', 'results')}/{CAMPAIGN.name}"
 VALIDATED = "validation" in CAMPAIGN.experiment
 REFERENCE_RUNS = {run.run_id: run for run in reference_runs(CAMPAIGN)}
 REFERENCE = f"{config.get('results_dir', 'results')}/_reference/{reference_key(CAMPAIGN)}" if VALIDATED else None
-# The workflow's own interpreter runs collect and analysis; runs use their backend's.
-WORKFLOW_PYTHON = "env PYTHONPATH={} {}".format(
-    shlex.quote(f"{REPO}:{REPO / 'workflow'}"), shlex.quote(sys.executable)
-).replace("{", "{{").replace("}", "}}")
 
 for _backend in sorted(set(CAMPAIGN.experiment["backends"]) | ({"nest"} if VALIDATED else set())):
     _missing = missing_environment(CAMPAIGN.software[_backend], _backend, REPO)
@@ -55,65 +60,15 @@ def run_of(wildcards):
         raise WorkflowError(f"run {wildcards.run_id!r} is not in the plan of campaign {CAMPAIGN.name!r}")
 
 
-# The machine settings that change what a run measures (not its description).
-MACHINE_CONTEXT_KEYS = ("name", "executor", "cores_per_node", "memory_per_node_mb", "exclusive",
-                        "allow_oversubscription", "energy")
-
-
-def run_context(run):
-    """What a run needs to know besides its spec: its backend's software entry and the
-    machine. Passed as a parameter, so changing either re-runs the affected runs."""
-    machine = {key: CAMPAIGN.machine[key] for key in MACHINE_CONTEXT_KEYS if key in CAMPAIGN.machine}
-    if run.backend == "spinnaker" and "spinnaker" in CAMPAIGN.machine:
-        # the board or its emulation: only SpiNNaker runs depend on (and re-run for) it
-        machine["spinnaker"] = CAMPAIGN.machine["spinnaker"]
-    return {"software": CAMPAIGN.software[run.backend], "machine": machine}
-
-
-# One representative run spec per (backend, nodes, tasks per node, threads per task): what
-# a rule needs to fix its resources and launcher.
-RUN_SHAPES = {
-    (run.backend, run.nodes, run.tasks_per_node, run.threads_per_task): run.spec()
-    for run in sorted(RUNS.values(), key=lambda r: r.run_id)
-}
-
-
-def harness_command(run_spec):
-    """Shell words starting a run's harness: environment set-up, MPI launcher, interpreter."""
-    backend = run_spec["backend"]
-    software = CAMPAIGN.software[backend]
-    setup, launch = setup_command(software), launch_command(run_spec, CAMPAIGN.machine)
-    return f"{setup}{launch} {python_command(software, backend, REPO)} -m spikescale.harness"
-
-
-# The parts of a run's command that every run of a shape (harness command) or backend
-# (context) shares: put together once, not again for each of a campaign's 10,000 jobs.
-# The NEST reference runs of the validation count too: a campaign may validate a backend
-# without running NEST itself.
-_COMMAND_RUNS = {**REFERENCE_RUNS, **RUNS}
-_COMMAND_SHAPES = {
-    (run.backend, run.nodes, run.tasks_per_node, run.threads_per_task): run.spec()
-    for run in sorted(_COMMAND_RUNS.values(), key=lambda r: r.run_id)
-}
-HARNESS_COMMANDS = {shape: harness_command(spec) for shape, spec in _COMMAND_SHAPES.items()}
-CONTEXT_ARGS = {spec["backend"]: shlex.quote(json.dumps(run_context(_COMMAND_RUNS[spec["run_id"]]), sort_keys=True))
-                for spec in _COMMAND_SHAPES.values()}
+# One representative run per (backend, nodes, tasks per node, threads per task): one rule
+# each. The NEST reference runs of the validation have commands too: a campaign may validate
+# a backend without running NEST itself.
+RUN_SHAPES = shapes(RUNS.values())
+COMMANDS = RunCommands(CAMPAIGN, [*REFERENCE_RUNS.values(), *RUNS.values()], REPO)
 
 
 def run_command(run, out):
-    """The whole shell command of one run: harness_command plus the run's arguments. Its
-    context (software entry, machine) is part of it, so changing either re-runs the run."""
-    shape = (run.backend, run.nodes, run.tasks_per_node, run.threads_per_task)
-    return (f"{HARNESS_COMMANDS[shape]} --spec {shlex.quote(run.spec_json())} "
-            f"--context {CONTEXT_ARGS[run.backend]} --out {shlex.quote(str(out))}")
-
-
-def run_resources(run_spec):
-    """Snakemake resources of a run: its memory and walltime locally, its full sbatch
-    request (nodes, tasks, CPUs per task, partition, ...) on SLURM."""
-    if CAMPAIGN.machine["executor"] == "slurm":
-        return slurm_resources(run_spec, CAMPAIGN.machine)
-    return {"mem_mb": estimated_memory_mb(run_spec), "runtime": CAMPAIGN.machine["walltime_max_min"]}
+    return COMMANDS.command(run, out)
 
 
 def run_files():

@@ -18,5 +18,5 @@ rule plan:
     conda:
         "../../envs/workflow.yaml"
     shell:
-        WORKFLOW_PYTHON + " -m spikescale.plan --experiment {params.experiment:q} --config-dir {params.config_dir:q}"
+        "python -m spikescale.plan --experiment {params.experiment:q} --config-dir {params.config_dir:q}"
         " --out-plan {output.plan:q} --out-config {output.config:q} 2>&1 | tee {log:q}"

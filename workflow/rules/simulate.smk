@@ -20,9 +20,9 @@ for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
             command=lambda wildcards, output: run_command(run_of(wildcards), output.run),
             spec=lambda wildcards: run_of(wildcards).spec_json(),
             failed_dir=f"{RESULTS}/failed",
-        threads: cores_requested(_example, CAMPAIGN.machine)
+        threads: cores_requested(_example.spec(), CAMPAIGN.machine)
         resources:
-            **run_resources(_example),
+            **run_resources(_example, CAMPAIGN.machine),
         conda:
             f"../../envs/{_backend}.yaml"
         message:
@@ -31,5 +31,4 @@ for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
             # Loop variables must not appear here: Snakemake evaluates this again when the
             # job runs, after the loop has moved on. The supervisor records attempts that
             # are ended from outside (scancel, time limit, lost node): spikescale/supervise.py.
-            WORKFLOW_PYTHON + " -m spikescale.supervise --spec {params.spec:q} --out {output.run:q}"
-            " --failed-dir {params.failed_dir:q} --log {log:q} -- bash -c {params.command:q}"
+            SUPERVISED_RUN_SHELL

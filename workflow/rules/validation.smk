@@ -3,7 +3,7 @@
 # shape and machine under results/_reference/ and shared by the campaigns that agree on them.
 
 if VALIDATED:
-    _reference_example = next(iter(REFERENCE_RUNS.values())).spec()
+    _reference_example = next(iter(REFERENCE_RUNS.values()))
 
     rule simulate_reference:
         """One member of the NEST reference ensemble (spikes recorded, correct model)."""
@@ -15,16 +15,15 @@ if VALIDATED:
             command=lambda wildcards, output: run_command(REFERENCE_RUNS[wildcards.run_id], output.run),
             spec=lambda wildcards: REFERENCE_RUNS[wildcards.run_id].spec_json(),
             failed_dir=f"{REFERENCE}/failed",
-        threads: cores_requested(_reference_example, CAMPAIGN.machine)
+        threads: cores_requested(_reference_example.spec(), CAMPAIGN.machine)
         resources:
-            **run_resources(_reference_example),
+            **run_resources(_reference_example, CAMPAIGN.machine),
         conda:
             "../../envs/nest.yaml"
         message:
             "reference run {wildcards.run_id}"
         shell:
-            f"{WORKFLOW_PYTHON} -m spikescale.supervise --spec {{params.spec:q}} --out {{output.run:q}}"
-            " --failed-dir {params.failed_dir:q} --log {log:q} -- bash -c {params.command:q}"
+            SUPERVISED_RUN_SHELL
 
     rule reference_ensemble:
         """Spike statistics of every reference member and the KS distances between all
@@ -43,7 +42,7 @@ if VALIDATED:
         conda:
             "../../envs/workflow.yaml"
         shell:
-            f"{WORKFLOW_PYTHON} -m analysis.validation reference --key {{params.key:q}} --out {{output.h5:q}}"
+            "python -m spikescale.analysis.validation reference --key {params.key:q} --out {output.h5:q}"
             " {input.runs:q} 2>&1 | tee {log:q}"
 
     rule validate_run:
@@ -64,7 +63,7 @@ if VALIDATED:
         conda:
             "../../envs/workflow.yaml"
         shell:
-            f"{WORKFLOW_PYTHON} -m analysis.validation check --run {{input.run:q}} --reference {{input.reference:q}}"
+            "python -m spikescale.analysis.validation check --run {input.run:q} --reference {input.reference:q}"
             " --out {output.json:q} --max-outside {params.max_outside} 2>&1 | tee {log:q}"
 
     rule validation_figure:
@@ -88,5 +87,5 @@ if VALIDATED:
         conda:
             "../../envs/workflow.yaml"
         shell:
-            f"{WORKFLOW_PYTHON} -m analysis.validation_figure --runs {{input.runs:q}} --reference {{input.reference:q}}"
+            "python -m spikescale.analysis.validation_figure --runs {input.runs:q} --reference {input.reference:q}"
             " --table {output.table:q} --png {output.png:q} --pdf {output.pdf:q} {input.checks:q} 2>&1 | tee {log:q}"

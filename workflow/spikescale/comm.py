@@ -72,8 +72,8 @@ def require_mpi_support() -> None:
     if ranks > 1 and importlib.util.find_spec("mpi4py") is None:
         raise RuntimeError(
             f"started as {ranks} MPI ranks, but this environment has no MPI support (no mpi4py; NEST from "
-            "PyPI is built without MPI): use the MPI build (make nest-mpi; software kind cache, name "
-            "nest-3.10.0-mpi) or a site NEST with MPI")
+            "PyPI is built without MPI): use the MPI build (make nest-mpi; software kind venv, name "
+            "nest-mpi) or a site NEST with MPI")
 
 
 def world():

@@ -274,7 +274,7 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
     """Checks a schema cannot express: resources against the machine, model against
     the simulator's limits, software against the backends."""
     # Imported here: the model package is not needed to read a config file.
-    from models.pd14 import derived
+    from spikescale.models.pd14 import derived
     from spikescale.plan import model_for_shape
     from spikescale.resources import estimated_memory_mb
 
@@ -288,7 +288,7 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
                                           f"backend {backend!r} is in {f_exp} but has no software entry here"))
     for backend, entry in c.software.items():
         env = entry["environment"]
-        need = {"python": "interpreter", "modules": "modules", "conda": "file", "cache": "name"}.get(env["kind"])
+        need = {"python": "interpreter", "modules": "modules", "conda": "file"}.get(env["kind"])
         if need and need not in env:
             problems.append(ConfigProblem(f_soft, f"{backend}.environment.{need}", None,
                                           f"required with kind {env['kind']!r}"))
@@ -338,11 +338,12 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
         problems.append(ConfigProblem(f_machine, "spinnaker.spalloc_server", spinnaker["spalloc_server"],
                                       "name either a board (machine_name) or a spalloc server, not both"))
     for backend in exp["backends"]:
-        if backend == "nest" and multi_rank and c.software.get(backend, {}).get("environment", {}).get("kind") == "venv":
+        env = c.software.get(backend, {}).get("environment", {})
+        if backend == "nest" and multi_rank and env.get("kind") == "venv" and env.get("name", backend) == backend:
             problems.append(ConfigProblem(
                 f_soft, f"{backend}.environment.kind", "venv",
                 f"runs with several MPI ranks (axes in {f_exp}) need {backend} built with MPI; the PyPI wheel in "
-                ".venvs has none: use kind 'cache' with name 'nest-3.10.0-mpi' (make nest-mpi), or a site build"))
+                ".venvs/nest has none: use kind 'venv' with name 'nest-mpi' (make nest-mpi), or a site build"))
     if "mpi" not in machine:
         for key in ("nodes", "tasks_per_node"):
             for i, v in enumerate(axes[key]):
@@ -402,7 +403,7 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
 
 def validation_problems(c: Campaign) -> list[ConfigProblem]:
     """The validation runs and the NEST reference ensemble must be runnable here."""
-    from models.pd14 import derived
+    from spikescale.models.pd14 import derived
 
     if "validation" not in c.experiment:
         return []

@@ -26,7 +26,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from models.pd14 import params as P  # noqa: E402
+from spikescale.models.pd14 import params as P  # noqa: E402
 from spikescale import comm as comm_mod  # noqa: E402
 from spikescale import allocation, memory, provenance  # noqa: E402
 from spikescale.energy import discover as energy_discover  # noqa: E402

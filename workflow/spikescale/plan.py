@@ -41,7 +41,7 @@ class Run:
     nodes: int
     tasks_per_node: int
     threads_per_task: int
-    # A deliberately wrong model (models.pd14.derived.derive). Left out of the spec and the
+    # A deliberately wrong model (spikescale.models.pd14.derived.derive). Left out of the spec and the
     # id while it is 1, so that the ids and specs of correct runs never change.
     weight_factor: float = 1.0
 

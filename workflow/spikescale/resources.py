@@ -12,7 +12,7 @@ import re
 import shlex
 from pathlib import Path
 
-from models.pd14 import derived
+from spikescale.models.pd14 import derived
 
 BYTES_PER_CONNECTION = 45  # NEST static_synapse plus connection infrastructure, with headroom
 MB_PER_RANK = 600  # interpreter, NEST kernel, buffers

@@ -1,38 +1,34 @@
 """Turn a backend's software entry into the commands that start its Python.
 
 kinds (config/software/*.yaml):
-- venv:    the environment `make env` builds from envs/<backend>.txt in .venvs/<backend>
-- cache:   an environment built by a make target into the spikescale cache, outside the
-           repository (${SPIKESCALE_CACHE:-~/.cache/spikescale}/<name>), e.g. `make nest-mpi`
-- python:  an existing interpreter (a path, or a command on PATH)
-- modules: environment modules loaded first (`module load a b`), then the interpreter
+- venv:    an environment make builds in .venvs/<name> (name: the backend unless given):
+           `make env` from envs/<backend>.txt, `make nest-mpi` for .venvs/nest-mpi
+- python:  an existing interpreter (a path, or a command on PATH) with spikescale installed
+- modules: environment modules loaded first (`module load a b`), then the interpreter, which
+           must have spikescale installed
 - conda:   Snakemake activates envs/<backend>.yaml itself (`--sdm conda`); use its python
-Every value is checked against a strict pattern by the schema and quoted here.
+Every environment imports spikescale as an installed package (pyproject.toml): no run edits
+sys.path or PYTHONPATH. Every value is checked against a strict pattern by the schema and
+quoted here.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
-
-# Environments of the spikescale cache and the make target that builds each.
-CACHE_BUILDERS = {"nest-3.10.0-mpi": "`make nest-mpi`"}
-
-
-def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(os.environ.get("SPIKESCALE_CACHE") or Path(base) / "spikescale")
+# Environments in .venvs that `make env` does not build, and the make target that does.
+VENV_BUILDERS = {"nest-mpi": "`make nest-mpi`", "brian2genn": "`make brian2genn-env`"}
 
 
 def interpreter(entry: dict, backend: str, repo_root: Path) -> str:
     env = entry["environment"]
     kind = env["kind"]
     if kind == "venv":
-        return str(repo_root / ".venvs" / backend / "bin" / "python")
-    if kind == "cache":
-        return str(cache_root() / env["name"] / "bin" / "python")
+        return str(repo_root / ".venvs" / env.get("name", backend) / "bin" / "python")
     if kind in ("python", "modules"):
         return env.get("interpreter", "python3")
     if kind == "conda":
@@ -68,22 +64,36 @@ def genn_missing(entry: dict) -> str | None:
 
 
 def python_command(entry: dict, backend: str, repo_root: Path) -> str:
-    """The backend's Python with spikescale importable (models/ and workflow/ on its path)."""
-    pythonpath = f"{repo_root}:{repo_root / 'workflow'}"
-    return f"env PYTHONPATH={shlex.quote(pythonpath)} {shlex.quote(interpreter(entry, backend, repo_root))}"
+    """The backend's Python (spikescale is installed in it)."""
+    return shlex.quote(interpreter(entry, backend, repo_root))
+
+
+def _lacks_spikescale(python: str) -> bool:
+    """True when an interpreter found here cannot import spikescale."""
+    try:
+        proc = subprocess.run([python, "-c", "import spikescale"], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False  # cannot tell here (it may only work on the compute nodes)
+    return proc.returncode != 0
 
 
 def missing_environment(entry: dict, backend: str, repo_root: Path) -> str | None:
-    """A clear message when an environment the config relies on has not been built."""
-    kind = entry["environment"]["kind"]
+    """A clear message when an environment the config relies on has not been built, or an
+    existing interpreter lacks spikescale."""
+    env = entry["environment"]
     if backend == "brian2genn":
         missing = genn_missing(entry)
         if missing:
             return missing
-    if kind in ("venv", "cache"):
+    if env["kind"] == "venv":
         python = Path(interpreter(entry, backend, repo_root))
         if not python.exists():
-            how = "`make env`" if kind == "venv" else CACHE_BUILDERS.get(entry["environment"]["name"], "its build script")
+            how = VENV_BUILDERS.get(env.get("name", backend), "`make env`")
             return (f"the {backend} environment is missing ({python}); build it with {how} "
                     f"or point config/software at an existing interpreter (kind: python)")
+    if env["kind"] == "python":
+        python = shutil.which(interpreter(entry, backend, repo_root))
+        if python and _lacks_spikescale(python):
+            return (f"the {backend} interpreter {python} cannot import spikescale; install it there once with "
+                    f"`{python} -m pip install --no-deps -e {repo_root}` (docs/architecture.md)")
     return None

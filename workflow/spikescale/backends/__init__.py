@@ -1,6 +1,6 @@
 """Simulator backends behind one small interface the harness drives.
 
-A backend builds PD14 from ``models.pd14`` in phases (setup, create, connect), simulates,
+A backend builds PD14 from ``spikescale.models.pd14`` in phases (setup, create, connect), simulates,
 and reports kernel timers, counts and spikes. The harness times and records; a backend
 never does either.
 """

@@ -1,4 +1,4 @@
-"""Brian2 backend: PD14 through models.pd14.brian2_builder on the cpp_standalone device
+"""Brian2 backend: PD14 through spikescale.models.pd14.brian2_builder on the cpp_standalone device
 (generated C++, OpenMP threads = threads_per_task).
 
 Brian2's standalone device turns the whole script into one C++ program, built and run at
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.pd14 import brian2_builder, derived
-from models.pd14 import params as P
+from spikescale.models.pd14 import brian2_builder, derived
+from spikescale.models.pd14 import params as P
 
 MARKER = "@spikescale"
 

@@ -1,4 +1,4 @@
-"""brian2genn backend: PD14 through models.pd14.brian2_builder on GeNN 4 (the genn device of
+"""brian2genn backend: PD14 through spikescale.models.pd14.brian2_builder on GeNN 4 (the genn device of
 brian2genn): CUDA where present, GeNN's single-threaded CPU backend otherwise.
 
 The same phases as the brian2 backend (spikescale.backends.brian2), with three GeNN limits:
@@ -25,7 +25,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from models.pd14 import brian2_builder
+from spikescale.models.pd14 import brian2_builder
 from spikescale.backends.brian2 import Brian2Backend, _marker_code
 
 # GeNN's kernel timers (seconds, summed over the program), printed at each marker

@@ -1,11 +1,11 @@
-"""NEST 3.10 backend: PD14 through models.pd14.nest_builder."""
+"""NEST 3.10 backend: PD14 through spikescale.models.pd14.nest_builder."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from models.pd14 import derived, nest_builder
-from models.pd14 import params as P
+from spikescale.models.pd14 import derived, nest_builder
+from spikescale.models.pd14 import params as P
 
 
 class NestBackend:

@@ -1,4 +1,4 @@
-"""SpiNNaker backend: PD14 through models.pd14.pynn_builder on sPyNNaker 7.4 (PyNN 0.13), on a
+"""SpiNNaker backend: PD14 through spikescale.models.pd14.pynn_builder on sPyNNaker 7.4 (PyNN 0.13), on a
 board, or emulated in software when no board is reachable (spikescale.spinnaker.board
 decides, following the machine config's fallback policy).
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.pd14 import connectivity, derived, pynn_builder
-from models.pd14 import params as P
+from spikescale.models.pd14 import connectivity, derived, pynn_builder
+from spikescale.models.pd14 import params as P
 from spikescale.spinnaker import board, cost, mapping
 from spikescale.spinnaker.emulator import Constants, Drive, Emulator, Projection
 

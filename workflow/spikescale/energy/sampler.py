@@ -23,11 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-WORKFLOW_DIR = str(Path(__file__).resolve().parents[2])  # where spikescale is importable
 
 
 def counter_delta(last: int, value: int, range_uj: int | None) -> int:
@@ -94,8 +92,7 @@ class Sampler:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "spikescale.energy.sampler_process", "--recipe", json.dumps(self.recipe),
                  "--interval-s", str(self.interval_s), "--out", path, "--parent", str(os.getpid())],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [WORKFLOW_DIR, os.environ.get("PYTHONPATH")]))})
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         return self
 
     def mark(self, name: str) -> None:

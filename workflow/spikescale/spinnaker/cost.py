@@ -27,8 +27,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from models.pd14 import derived
-from models.pd14 import params as P
+from spikescale.models.pd14 import derived
+from spikescale.models.pd14 import params as P
 
 REFERENCE_NEURONS_PER_CORE = 64  # Rhodes et al. 2019: full-scale PD14 in real time
 REFERENCE_STUDY = "Rhodes et al. 2019 (full-scale PD14, DC drive, 64 neurons per core, real time)"

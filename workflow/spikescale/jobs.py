@@ -1,0 +1,93 @@
+"""How each planned run becomes a job: its command line, its context and its resources.
+
+The workflow's rules (workflow/rules/*.smk), the tests and the benchmarks all build run
+commands through this module, so a run started by hand in a test is started exactly as the
+workflow starts it. Rules stay thin: they only name files and call these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterable
+from pathlib import Path
+
+from spikescale.config import Campaign
+from spikescale.plan import Run
+from spikescale.resources import estimated_memory_mb, launch_command, slurm_resources
+from spikescale.software import python_command, setup_command
+
+# The machine settings that change what a run measures (not its description): part of every
+# run's context, so that changing one re-runs the runs.
+MACHINE_CONTEXT_KEYS = ("name", "executor", "cores_per_node", "memory_per_node_mb", "exclusive",
+                        "allow_oversubscription", "energy")
+
+# The shell command of every simulate rule: the supervisor (spikescale/supervise.py) starts
+# the run's own command and records attempts ended from outside (scancel, time limit, lost node).
+SUPERVISED_RUN_SHELL = ("python -m spikescale.supervise --spec {params.spec:q} --out {output.run:q}"
+                        " --failed-dir {params.failed_dir:q} --log {log:q} -- bash -c {params.command:q}")
+
+Shape = tuple[str, int, int, int]  # backend, nodes, tasks per node, threads per task
+
+
+def shape_of(run: Run) -> Shape:
+    """The resources that put a run into a rule (and so a SLURM job array) of its own."""
+    return (run.backend, run.nodes, run.tasks_per_node, run.threads_per_task)
+
+
+def shapes(runs: Iterable[Run]) -> dict[Shape, Run]:
+    """One representative run per shape (the first by run id): what a rule needs to fix its
+    resources and launcher."""
+    out: dict[Shape, Run] = {}
+    for run in sorted(runs, key=lambda r: r.run_id):
+        out.setdefault(shape_of(run), run)
+    return out
+
+
+def run_context(campaign: Campaign, backend: str) -> dict:
+    """What a run needs to know besides its spec: its backend's software entry and the
+    machine settings that change what it measures."""
+    machine = {key: campaign.machine[key] for key in MACHINE_CONTEXT_KEYS if key in campaign.machine}
+    if backend == "spinnaker" and "spinnaker" in campaign.machine:
+        # the board or its emulation: only SpiNNaker runs depend on (and re-run for) it
+        machine["spinnaker"] = campaign.machine["spinnaker"]
+    return {"software": campaign.software[backend], "machine": machine}
+
+
+def harness_argv(python: str | Path, spec: dict, out: str | Path, context: dict | None = None) -> list[str]:
+    """The harness's own command line (without set-up or MPI launcher)."""
+    return [str(python), "-m", "spikescale.harness", "--spec", json.dumps(spec, sort_keys=True),
+            "--context", json.dumps(context or {}, sort_keys=True), "--out", str(out)]
+
+
+def harness_prefix(campaign: Campaign, run: Run, repo_root: Path) -> str:
+    """Shell words starting a run's harness: environment set-up, MPI launcher, interpreter."""
+    software = campaign.software[run.backend]
+    setup, launch = setup_command(software), launch_command(run.spec(), campaign.machine)
+    return f"{setup}{launch} {python_command(software, run.backend, repo_root)} -m spikescale.harness".lstrip()
+
+
+class RunCommands:
+    """The whole shell command of each run of a campaign. The parts every run of a shape
+    (harness prefix) or backend (context) shares are put together once, not again for each
+    of a campaign's 10,000 jobs."""
+
+    def __init__(self, campaign: Campaign, runs: Iterable[Run], repo_root: Path):
+        representatives = shapes(runs)
+        self._prefix = {shape: harness_prefix(campaign, run, repo_root) for shape, run in representatives.items()}
+        self._context = {backend: shlex.quote(json.dumps(run_context(campaign, backend), sort_keys=True))
+                         for backend in {shape[0] for shape in representatives}}
+
+    def command(self, run: Run, out: str | Path) -> str:
+        """The run's command: its context (software entry, machine) is part of it, so that
+        changing either re-runs the run."""
+        return (f"{self._prefix[shape_of(run)]} --spec {shlex.quote(run.spec_json())} "
+                f"--context {self._context[run.backend]} --out {shlex.quote(str(out))}")
+
+
+def run_resources(run: Run, machine: dict) -> dict:
+    """Snakemake resources of a run: its memory and walltime locally, its full sbatch request
+    (nodes, tasks, CPUs per task, partition, ...) on SLURM."""
+    if machine["executor"] == "slurm":
+        return slurm_resources(run.spec(), machine)
+    return {"mem_mb": estimated_memory_mb(run.spec()), "runtime": machine["walltime_max_min"]}
