@@ -280,3 +280,35 @@ def test_shipped_machine_files_are_valid():
         data, problems = read_yaml(path, str(path), "machine")
         assert not problems and not _schema_problems(data, schema, str(path)), path
         assert not machine_problems({"nodes_max": 1, **data}, str(path)), path
+
+
+def test_schema_defaults_are_applied_at_every_depth(config_dir):
+    """Every default lives in a schema, applied at load at every depth; the code repeats none."""
+    from spikescale.schemas import complete
+
+    campaign = load_campaign("tiny", config_dir)
+    # nested sections absent from the shipped machine file come back with their defaults
+    assert campaign.machine["energy"] == {"rapl": True, "nvml": True, "sampling_hz": 10, "idle_measurement_s": 0}
+    assert campaign.machine["spinnaker"]["fallback"] == "emulate"
+    assert campaign.machine["spinnaker"]["neurons_per_core"] == 64
+    # a value that is given wins over the default beside it, which is still filled in
+    partial = complete("machine", {"energy": {"sampling_hz": 2}, "mpi": {"launcher": "srun"}})
+    assert partial["energy"]["sampling_hz"] == 2 and partial["energy"]["rapl"] is True
+    assert partial["mpi"] == {"launcher": "srun", "srun_mpi": "pmix"}
+    # an experiment's validation section ({} = all defaults) is filled in too
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", validation={})
+    validation = load_campaign("tiny", config_dir).experiment["validation"]
+    assert validation["reference_seeds"] == list(range(1001, 1011)) and validation["max_outside"] == 1
+
+
+def test_no_default_is_repeated_in_code():
+    """The schemas' nested defaults are not written again in the modules that use them."""
+    from helpers import REPO
+
+    repeated = []
+    for path in (REPO / "workflow" / "spikescale").rglob("*.py"):
+        text = path.read_text()
+        for pattern in ('get("fallback", "emulate")', "DEFAULTS = {", "get('version', 5)", 'get("sampling_hz"'):
+            if pattern in text:
+                repeated.append(f"{path.name}: {pattern}")
+    assert repeated == []

@@ -12,6 +12,7 @@ import threading
 import numpy as np
 import pytest
 
+from spikescale.schemas import complete
 from spikescale.spinnaker import board
 from spikescale.spinnaker.emulator import ONE, Constants, Drive, Emulator, Projection, to_s1615
 
@@ -214,6 +215,7 @@ def test_the_run_configuration_names_the_board_or_the_virtual_board(tmp_path):
                              "hardware", tmp_path)
     assert "machineName = spinn-4.example.org" in text and "virtual_board" not in text
     assert "time_scale_factor = 2" in text and "write_energy_report = True" in text
-    text = board.config_text({"machine_name": "spinn-4.example.org", "version": 5}, "emulated", tmp_path)
+    defaults = complete("machine", {})["spinnaker"]
+    text = board.config_text({**defaults, "machine_name": "spinn-4.example.org"}, "emulated", tmp_path)
     assert "virtual_board = True" in text and "machineName" not in text
     assert f"default_report_file_path = {tmp_path / 'reports'}" in text

@@ -19,11 +19,10 @@ import jsonschema
 import yaml
 
 from spikescale.errors import ConfigError, ConfigProblem
+from spikescale.schemas import complete, load_schema
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # names of configuration files and campaigns
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-PARTS = ("model", "machine", "software")
-BACKENDS = ("nest", "brian2", "brian2genn", "spinnaker")
+PARTS = ("model", "machine", "software")  # the parts an experiment file names
 # Keys every schema error message can lean on to say what is allowed.
 _TYPE_NAMES = {"integer": "a whole number", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping"}
@@ -114,20 +113,6 @@ def _schema_problems(data, schema: dict, file: str) -> list[ConfigProblem]:
         else:
             problems.append(ConfigProblem(file, key, err.instance, _allowed(err)))
     return problems
-
-
-def load_schema(part: str) -> dict:
-    with open(SCHEMA_DIR / f"{part}.schema.yaml", encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
-def _fill_defaults(data: dict, schema: dict) -> dict:
-    """Set schema defaults for absent keys (only where the document is a mapping)."""
-    out = dict(data)
-    for key, sub in schema.get("properties", {}).items():
-        if key not in out and "default" in sub:
-            out[key] = sub["default"]
-    return out
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a configuration file is a page of YAML; 1 MiB is already absurd
@@ -229,9 +214,7 @@ def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike =
         raise ConfigError(problems)
     schema = load_schema("experiment")
     problems = _schema_problems(exp, schema, exp_label)
-    exp = _fill_defaults(exp, schema)
-    if isinstance(exp.get("validation"), dict):
-        exp["validation"] = _fill_defaults(exp["validation"], schema["properties"]["validation"])
+    exp = complete("experiment", exp)  # schema defaults, at every depth (spikescale.schemas)
 
     # Check the other parts too, so that one run of the checks reports every problem.
     parts, files = {}, {"experiment": exp_label}
@@ -247,9 +230,7 @@ def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike =
         part_schema = load_schema(part)
         part_problems = _schema_problems(data, part_schema, str(path))
         problems += part_problems
-        if not part_problems:
-            data = _fill_defaults(data, part_schema) if part != "software" else data
-        parts[part] = data
+        parts[part] = complete(part, data) if not part_problems else data
     if problems:
         raise ConfigError(problems)
 
@@ -327,8 +308,8 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
             f_exp, "backends", "spinnaker",
             "sPyNNaker runs from one host process (the board, or the emulator, does the work): use "
             "tasks_per_node [1] and nodes [1] in a campaign with spinnaker"))
-    spinnaker = machine.get("spinnaker") or {}
-    if "spinnaker" in exp["backends"] and spinnaker.get("fallback", "emulate") != "emulate" \
+    spinnaker = machine["spinnaker"]
+    if "spinnaker" in exp["backends"] and spinnaker["fallback"] != "emulate" \
             and not (spinnaker.get("machine_name") or spinnaker.get("spalloc_server")):
         problems.append(ConfigProblem(
             f_machine, "spinnaker.fallback", spinnaker.get("fallback"),

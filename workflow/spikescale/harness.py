@@ -34,6 +34,7 @@ from spikescale.energy.sampler import Sampler  # noqa: E402
 from spikescale.energy.summary import energy_summary  # noqa: E402
 from spikescale.backends import get_backend  # noqa: E402
 from spikescale.record import iso, write_record  # noqa: E402
+from spikescale.schemas import complete  # noqa: E402
 
 PHASES = ("setup", "create", "connect", "compile", "load", "presimulate", "simulate", "collect")
 
@@ -227,7 +228,8 @@ class EnergyOnNode:
     reader per node, not per rank); other ranks hold nothing. See spikescale/energy/."""
 
     def __init__(self, spec: dict, context: dict, comm, allocation_tree: dict):
-        self.settings = energy_discover.settings(context.get("machine", {}))
+        # the machine's energy section, its schema defaults filled in (spikescale.schemas)
+        self.settings = complete("machine", context.get("machine", {}))["energy"]
         nodes = [str(n) for n in allocation_tree["rank_node"]]
         self.node = nodes[comm.rank]
         self.leader = nodes.index(self.node) == comm.rank

@@ -30,12 +30,9 @@ import numpy as np
 
 from spikescale.models.pd14 import connectivity, derived, pynn_builder
 from spikescale.models.pd14 import params as P
+from spikescale.schemas import complete
 from spikescale.spinnaker import board, cost, mapping
 from spikescale.spinnaker.emulator import Constants, Drive, Emulator, Projection
-
-DEFAULTS = {"fallback": "emulate", "version": 5, "time_scale_factor": 1, "neurons_per_core": 64,
-            "load_mb_per_s": 10.0, "extract_mb_per_s": 10.0}
-
 
 @contextlib.contextmanager
 def _in_directory(path: Path):
@@ -56,7 +53,8 @@ class SpiNNakerBackend:
 
     def __init__(self, run: dict, context: dict | None = None):
         self.run = run
-        self.settings = {**DEFAULTS, **((context or {}).get("machine", {}).get("spinnaker") or {})}
+        # the machine's spinnaker section, its schema defaults filled in (spikescale.schemas)
+        self.settings = complete("machine", (context or {}).get("machine", {}))["spinnaker"]
         self.network = derived.derive(run["n_scaling"], run["k_scaling"], run["drive"], run["thalamic_input"],
                                       run.get("weight_factor", 1.0))
         self.offsets = connectivity.population_offsets(self.network)  # first neuron of each population

@@ -5,13 +5,6 @@ from __future__ import annotations
 from spikescale.energy import Meter, Unavailable, nvml, rapl
 from spikescale.energy.model import PowerModel
 
-DEFAULTS = {"rapl": True, "nvml": True, "sampling_hz": 10.0, "idle_measurement_s": 0.0}
-
-
-def settings(machine: dict) -> dict:
-    return {**DEFAULTS, **(machine.get("energy") or {})}
-
-
 def discover(energy: dict, busy_cores: int) -> tuple[list[Meter], list[Unavailable]]:
     meters: list[Meter] = []
     unavailable: list[Unavailable] = []

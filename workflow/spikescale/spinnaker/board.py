@@ -72,7 +72,7 @@ def _spalloc_answers(url: str, timeout_s: float) -> str | None:
 def choose(settings: dict, timeout_s: float = PROBE_TIMEOUT_S) -> Choice:
     """Hardware or emulation, following the machine's fallback policy. Raises with the
     reason when hardware is required and none answers."""
-    policy = settings.get("fallback", "emulate")
+    policy = settings["fallback"]
     if policy not in FALLBACKS:
         raise ValueError(f"spinnaker.fallback {policy!r}; allowed: {', '.join(FALLBACKS)}")
     if policy == "emulate":
@@ -96,7 +96,7 @@ def choose(settings: dict, timeout_s: float = PROBE_TIMEOUT_S) -> Choice:
 def config_text(settings: dict, mode: str, run_dir: Path) -> str:
     """The sPyNNaker configuration of one run (INI). Emulated runs map onto a virtual board
     of the configured version (5: a 48-chip SpiNN-5 board)."""
-    lines = ["[Machine]", f"version = {int(settings.get('version', 5))}"]
+    lines = ["[Machine]", f"version = {int(settings['version'])}"]
     if mode == "emulated":
         lines.append("virtual_board = True")
     elif settings.get("machine_name"):
@@ -105,7 +105,7 @@ def config_text(settings: dict, mode: str, run_dir: Path) -> str:
         lines.append(f"spalloc_server = {settings['spalloc_server']}")
         if settings.get("spalloc_user"):
             lines.append(f"spalloc_user = {settings['spalloc_user']}")
-    lines += [f"time_scale_factor = {settings.get('time_scale_factor', 1)}",
+    lines += [f"time_scale_factor = {settings['time_scale_factor']}",
               "", "[Reports]", f"default_report_file_path = {run_dir / 'reports'}",
               # the toolchain's energy report needs its power-monitor cores: hardware only
               f"write_energy_report = {mode == 'hardware'}",
