@@ -18,65 +18,13 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from spikescale.backends import BACKEND_PLATFORMS
+from spikescale.columns import FROM_SUMMARY, NAMES
 from spikescale.energy.accounting import accounted_energy
 from spikescale.record import RecordError, summary_of_open
 
-# SpiNNaker runs' own figures (docs/spinnaker.md), in runs.csv and copied from /summary:
-# hardware or emulated and why; emulated runs add the board's modelled times (the measured
-# t_*_s columns are then the emulator's), the mapping sPyNNaker made on its virtual board,
-# and the real-time estimate.
-PLATFORM_COLUMNS = (
-    "platform_mode", "platform_reason", "rtf_modelled", "t_presim_modelled_s",
-    "t_sim_modelled_s", "t_load_modelled_s", "t_extract_modelled_s", "spinnaker_chips_used", "spinnaker_cores_used",
-    "spinnaker_neuron_cores", "spinnaker_synapse_cores", "spinnaker_source_cores", "spinnaker_neurons_per_core_max",
-    "spinnaker_routing_entries", "spinnaker_routing_entries_max_per_chip", "spinnaker_boards",
-    "spinnaker_time_scale_factor", "spinnaker_load_vs_realtime_reference", "spinnaker_realtime_plausible",
-    "spinnaker_realtime_estimate", "spinnaker_ring_buffer_saturations", "spynnaker_mapping_s", "spynnaker_loading_s",
-    "spynnaker_running_s",
-)
-
-# One row per run. Empty where a figure does not apply (yet), never a guess.
-RUNS_CSV_COLUMNS = (
-    "run_id", "campaign", "backend", "platform", "emulated", "model", "n_scaling", "k_scaling", "drive",
-    "t_model_s", "seed", "repetition", "nodes", "tasks_per_node", "threads_per_task", "status", "error",
-    "t_create_s", "t_connect_s", "t_construct_s", "t_presim_s", "t_sim_s", "rtf", "n_neurons", "n_synapses",
-    "n_spikes", "synaptic_events", "mem_peak_mb_max", "energy_sim_j", "energy_source", "esyn_uj", "validation",
-    "host", "slurm_job_id", "started_at", "git_commit",
-    # beyond the required set
-    "machine", "virtual_processes", "record_spikes", "t_presim_model_s", "dt_ms", "thalamic_input",
-    "failed_phase", "t_setup_s", "t_collect_s", "t_total_s", "rate_mean_hz", "synaptic_events_method",
-    "mem_peak_scope", "nest_version", "git_dirty", "finished_at", "file_sha256",
-    # where it ran: SLURM array job and task, and the nodes its ranks ran on (JSON list)
-    "slurm_array_job_id", "slurm_array_task_id", "slurm_step_id", "nodes_used",
-    # energy beyond energy_sim_j: the kind counted (measured, accounted, modelled), what was
-    # unavailable and why, other phases, and the idle baseline when it was measured
-    "energy_kind", "energy_unavailable", "energy_construct_j", "energy_presim_j", "idle_power_w", "energy_sim_net_j",
-    # energy SLURM accounted for the run's job step (sacct; whole step, not phase-resolved)
-    "energy_job_j", "energy_job_source",
-    # 1 for PD14; anything else is a deliberately wrong model (validation must flag it)
-    "weight_factor",
-    # over MPI ranks (the run-level figure is the maximum: a run is as slow as its slowest rank)
-    "n_ranks", "t_sim_s_rank_min", "t_sim_s_rank_mean", "t_sim_s_rank_max", "imbalance_sim",
-    "mem_peak_mb_rank_min", "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max",
-    "n_spikes_rank_min", "n_spikes_rank_mean", "n_spikes_rank_max",
-    # code-generating backends (Brian2): code generation + compilation, and the program's
-    # start (loading arrays, initial state); empty for NEST
-    "t_compile_s", "t_load_s", "brian2_version",
-    # SpiNNaker (docs/spinnaker.md)
-    "spynnaker_version", *PLATFORM_COLUMNS,
-)
-# Figures copied as they are from a run file's /summary attributes.
-SUMMARY_COLUMNS = (
-    "t_create_s", "t_connect_s", "t_construct_s", "t_presim_s", "t_sim_s", "rtf", "n_neurons", "n_synapses",
-    "n_spikes", "synaptic_events", "mem_peak_mb_max", "energy_sim_j", "energy_source", "esyn_uj", "t_setup_s",
-    "t_collect_s", "t_total_s", "rate_mean_hz", "synaptic_events_method", "mem_peak_scope", "n_ranks",
-    "t_sim_s_rank_min", "t_sim_s_rank_mean", "t_sim_s_rank_max", "imbalance_sim", "mem_peak_mb_rank_min",
-    "mem_peak_mb_rank_mean", "mem_peak_mb_rank_max", "n_spikes_rank_min", "n_spikes_rank_mean",
-    "n_spikes_rank_max", "energy_kind", "energy_unavailable", "energy_construct_j", "energy_presim_j",
-    "idle_power_w", "energy_sim_net_j", "t_compile_s", "t_load_s",
-    *PLATFORM_COLUMNS,
-)
+# One row per run, in the order spikescale.columns declares (meaning, unit and source of each
+# there). Empty where a figure does not apply (yet), never a guess.
+RUNS_CSV_COLUMNS = NAMES
 
 
 def file_sha256(path: Path) -> str:
@@ -91,40 +39,39 @@ def _blank(value):
     return "" if value is None else value
 
 
+# Columns read from the record by key (summary_json's "<group>.<name>"), as text; empty when
+# the record has no such entry (a run off SLURM, a package the backend does not use).
+_TEXT_FROM_RECORD = {
+    "host": "provenance.host", "git_commit": "provenance.git_commit", "git_dirty": "provenance.git_dirty",
+    "failed_phase": "failed_phase", "slurm_job_id": "provenance/slurm.SLURM_JOB_ID",
+    "nest_version": "provenance/packages.nest-simulator", "brian2_version": "provenance/packages.brian2",
+    "spynnaker_version": "provenance/packages.sPyNNaker", "slurm_array_job_id": "allocation.slurm_array_job_id",
+    "slurm_array_task_id": "allocation.slurm_array_task_id", "slurm_step_id": "allocation.slurm_step_id",
+    "nodes_used": "allocation.nodes_used",
+}
+# Columns copied as they are from the planned run (/spec).
+_FROM_SPEC = ("backend", "model", "n_scaling", "k_scaling", "drive", "seed", "repetition", "nodes", "tasks_per_node",
+              "threads_per_task", "machine", "record_spikes", "dt_ms", "thalamic_input")
+
+
 def row_from_summary(s: dict, path: Path) -> dict:
-    """One runs.csv row from a run file's root, spec and summary attributes."""
-    backend = s["spec.backend"]
-    platform, emulated = BACKEND_PLATFORMS.get(backend, ("", ""))
-    if emulated is None:  # the run says (SpiNNaker: a board, or its emulation)
-        emulated = bool(s.get("summary.emulated", False))
-    if "CPU" in str(s.get("provenance/packages.brian2_device", "")):
-        platform = "cpu"  # brian2genn in GeNN's CPU mode (no CUDA toolkit or no GPU)
-    row = {
-        "run_id": s["run_id"], "campaign": s["campaign"], "backend": backend, "platform": platform,
-        "emulated": emulated, "model": s["spec.model"], "n_scaling": s["spec.n_scaling"],
-        "k_scaling": s["spec.k_scaling"], "drive": s["spec.drive"], "t_model_s": s["spec.t_sim_ms"] / 1000.0,
-        "seed": s["spec.seed"], "repetition": s["spec.repetition"], "nodes": s["spec.nodes"],
-        "tasks_per_node": s["spec.tasks_per_node"], "threads_per_task": s["spec.threads_per_task"],
-        "status": s["status"], "error": s["error"], "validation": "",
-        "host": s.get("provenance.host", ""), "slurm_job_id": str(s.get("provenance/slurm.SLURM_JOB_ID", "")),
-        "started_at": s["started_at"], "finished_at": s["finished_at"],
-        "git_commit": s.get("provenance.git_commit", ""), "git_dirty": s.get("provenance.git_dirty", ""),
-        "machine": s["spec.machine"], "record_spikes": s["spec.record_spikes"],
-        "t_presim_model_s": s["spec.t_presim_ms"] / 1000.0, "dt_ms": s["spec.dt_ms"],
-        "thalamic_input": s["spec.thalamic_input"], "failed_phase": s.get("failed_phase", ""),
+    """One runs.csv row from a run file's root, spec, summary, provenance and allocation
+    attributes (spikescale.columns says where each column comes from)."""
+    row = {name: s[f"spec.{name}"] for name in _FROM_SPEC}
+    row.update({name: s[name] for name in ("run_id", "campaign", "status", "error", "started_at", "finished_at")})
+    row.update({name: s.get(key, "") for name, key in _TEXT_FROM_RECORD.items()})
+    for name in ("slurm_job_id", "nest_version", "brian2_version", "spynnaker_version", "slurm_array_job_id",
+                 "slurm_array_task_id", "slurm_step_id", "nodes_used"):
+        row[name] = str(row[name])
+    row.update({
+        "t_model_s": s["spec.t_sim_ms"] / 1000.0, "t_presim_model_s": s["spec.t_presim_ms"] / 1000.0,
         "virtual_processes": s["spec.nodes"] * s["spec.tasks_per_node"] * s["spec.threads_per_task"],
-        "nest_version": str(s.get("provenance/packages.nest-simulator", "")),
-        "brian2_version": str(s.get("provenance/packages.brian2", "")),
-        "spynnaker_version": str(s.get("provenance/packages.sPyNNaker", "")),
-        "file_sha256": file_sha256(path),
-        "slurm_array_job_id": str(s.get("allocation.slurm_array_job_id", "")),
-        "slurm_array_task_id": str(s.get("allocation.slurm_array_task_id", "")),
-        "slurm_step_id": str(s.get("allocation.slurm_step_id", "")),
-        "nodes_used": str(s.get("allocation.nodes_used", "")),
         "weight_factor": float(s.get("spec.weight_factor", 1.0)),
-    }
-    for key in SUMMARY_COLUMNS:
-        row[key] = _blank(s.get(f"summary.{key}"))
+        "validation": "",  # collect fills it in (validation_verdicts)
+        "file_sha256": file_sha256(path),
+    })
+    for name in FROM_SUMMARY:
+        row[name] = _blank(s.get(f"summary.{name}"))
     return row
 
 
