@@ -8,7 +8,7 @@ population's rate K_ext x 8 Hz, weight the external PSC, delay 1.5 ms) or DC dri
 
 Connectivity: PD14's own rule is PyNN's FixedTotalNumberConnector, but sPyNNaker 7.4.1's
 fails while writing synapse data whenever the target population spans more than one core
-(shared/reference/platforms.md). The synapses are therefore drawn by
+(seen here; docs/spinnaker.md, "The model on SpiNNaker"). The synapses are therefore drawn by
 ``spikescale.models.pd14.connectivity`` (the same fixed total number with replacement that the Brian2
 builder uses) and given as a FromListConnector, one projection per [target, source] pair.
 The drawn synapses are kept on the handles: the SpiNNaker emulator simulates exactly the
