@@ -3,7 +3,7 @@
 Every number of the model lives here, once, with its unit. Everything that follows from
 these numbers (synapse counts, PSC amplitudes, DC compensation, ...) is computed in
 ``spikescale.models.pd14.derived`` and nowhere else. Values follow Potjans & Diesmann (2014),
-Cereb. Cortex 24(3):785-806 (Tables 4 and 5), as the INM-6 reference package
+Cereb. Cortex 24(3):785-806, as the INM-6 reference package
 (``microcircuit-PD14-model``: network_params.py, stimulus_params.py) states them.
 """
 
