@@ -8,16 +8,15 @@ raised together as one ``ConfigError`` before anything is planned or submitted.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 import yaml
 
+from spikescale.campaign import Campaign, model_for_shape, resource_shapes
 from spikescale.errors import ConfigError, ConfigProblem
 from spikescale.schemas import complete, load_schema
 
@@ -26,25 +25,6 @@ PARTS = ("model", "machine", "software")  # the parts an experiment file names
 # Keys every schema error message can lean on to say what is allowed.
 _TYPE_NAMES = {"integer": "a whole number", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping"}
-
-
-@dataclass(frozen=True)
-class Campaign:
-    """A validated campaign: the four configuration parts with defaults filled in."""
-
-    experiment: dict
-    model: dict
-    machine: dict
-    software: dict
-    files: dict  # part -> path it was read from
-
-    @property
-    def name(self) -> str:
-        return self.experiment["name"]
-
-    def resolved(self) -> dict:
-        """Everything that defines the campaign, for provenance and hashing."""
-        return {"experiment": self.experiment, "model": self.model, "machine": self.machine, "software": self.software}
 
 
 def _dotted(path) -> str:
@@ -245,25 +225,32 @@ def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike =
 MAX_RUNS = 100_000  # runs per campaign; a plan of 10,000 takes seconds (tests/benchmarks/)
 
 
-def resource_shapes(experiment: dict) -> list[tuple[int, int, int]]:
-    """Every (nodes, tasks_per_node, threads_per_task) of the experiment's axes."""
-    axes = experiment["axes"]
-    return list(itertools.product(axes["nodes"], axes["tasks_per_node"], axes["threads_per_task"]))
-
+# ---------------------------------------------------------------- checks a schema cannot express
+# Each check returns the problems of one concern; semantic_problems runs them in the order in
+# which a ConfigError lists them.
 
 def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
     """Checks a schema cannot express: resources against the machine, model against
     the simulator's limits, software against the backends."""
-    # Imported here: the model package is not needed to read a config file.
-    from spikescale.models.pd14 import derived
-    from spikescale.plan import model_for_shape
-    from spikescale.resources import estimated_memory_mb
+    problems = [*software_problems(c, repo_root), *machine_problems(c.machine, c.files["machine"]),
+                *axes_problems(c), *one_process_problems(c), *spinnaker_problems(c), *mpi_problems(c),
+                *step_problems(c), *validation_problems(c), *run_count_problems(c), *weak_scaling_problems(c)]
+    if problems:
+        return problems  # the per-shape checks need a sound campaign (weak_scaling present, runs bounded)
+    return shape_problems(c)
 
-    exp, model, machine = c.experiment, c.model, c.machine
-    f_exp, f_model, f_machine, f_soft = (c.files[k] for k in ("experiment", "model", "machine", "software"))
-    problems: list[ConfigProblem] = []
 
-    for backend in exp["backends"]:
+def _multi_rank(experiment: dict) -> bool:
+    """Whether some resource shape has more than one MPI rank."""
+    axes = experiment["axes"]
+    return any(n * t > 1 for n in axes["nodes"] for t in axes["tasks_per_node"])
+
+
+def software_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
+    """Every backend has a software entry, and every entry names its environment."""
+    f_exp, f_soft = c.files["experiment"], c.files["software"]
+    problems = []
+    for backend in c.experiment["backends"]:
         if backend not in c.software:
             problems.append(ConfigProblem(f_soft, backend, None,
                                           f"backend {backend!r} is in {f_exp} but has no software entry here"))
@@ -280,10 +267,15 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
         elif env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).is_file():
             problems.append(ConfigProblem(f_soft, f"{backend}.environment.file", env["file"],
                                           "no such file in the repository"))
+    return problems
 
-    problems += machine_problems(machine, f_machine)
+
+def axes_problems(c: Campaign) -> list[ConfigProblem]:
+    """The experiment's axes fit the machine: its nodes, and its cores unless oversubscribed."""
+    machine, axes = c.machine, c.experiment["axes"]
+    f_exp, f_machine = c.files["experiment"], c.files["machine"]
     cores, nodes_max = machine["cores_per_node"], machine["nodes_max"]
-    axes = exp["axes"]
+    problems = []
     for i, n in enumerate(axes["nodes"]):
         if n > nodes_max:
             problems.append(ConfigProblem(f_exp, f"axes.nodes[{i}]", n,
@@ -296,20 +288,34 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
                         f_exp, f"axes.threads_per_task[{j}]", th,
                         f"tasks_per_node {t} x threads_per_task {th} = {t * th} exceeds cores_per_node = {cores} "
                         f"of machine {machine['name']!r} ({f_machine}); set allow_oversubscription there to force it"))
-    multi_rank = any(n * t > 1 for n in axes["nodes"] for t in axes["tasks_per_node"])
+    return problems
+
+
+def one_process_problems(c: Campaign) -> list[ConfigProblem]:
+    """Brian2, brian2genn and sPyNNaker run as one process: no shape with several ranks."""
+    exp, f_exp = c.experiment, c.files["experiment"]
+    if not _multi_rank(exp):
+        return []
+    problems = []
     for b2_backend in ("brian2", "brian2genn"):
-        if multi_rank and b2_backend in exp["backends"]:
+        if b2_backend in exp["backends"]:
             problems.append(ConfigProblem(
                 f_exp, "backends", b2_backend,
                 "Brian2 runs on one process (threads or one GPU, no MPI): use tasks_per_node [1] and nodes [1] "
                 f"in a campaign with {b2_backend}"))
-    if multi_rank and "spinnaker" in exp["backends"]:
+    if "spinnaker" in exp["backends"]:
         problems.append(ConfigProblem(
             f_exp, "backends", "spinnaker",
             "sPyNNaker runs from one host process (the board, or the emulator, does the work): use "
             "tasks_per_node [1] and nodes [1] in a campaign with spinnaker"))
-    spinnaker = machine["spinnaker"]
-    if "spinnaker" in exp["backends"] and spinnaker["fallback"] != "emulate" \
+    return problems
+
+
+def spinnaker_problems(c: Campaign) -> list[ConfigProblem]:
+    """The machine's SpiNNaker settings name one way to a board, or say to emulate."""
+    spinnaker, f_machine = c.machine["spinnaker"], c.files["machine"]
+    problems = []
+    if "spinnaker" in c.experiment["backends"] and spinnaker["fallback"] != "emulate" \
             and not (spinnaker.get("machine_name") or spinnaker.get("spalloc_server")):
         problems.append(ConfigProblem(
             f_machine, "spinnaker.fallback", spinnaker.get("fallback"),
@@ -318,6 +324,14 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
     if spinnaker.get("machine_name") and spinnaker.get("spalloc_server"):
         problems.append(ConfigProblem(f_machine, "spinnaker.spalloc_server", spinnaker["spalloc_server"],
                                       "name either a board (machine_name) or a spalloc server, not both"))
+    return problems
+
+
+def mpi_problems(c: Campaign) -> list[ConfigProblem]:
+    """Shapes with several ranks need NEST built with MPI and a launcher on the machine."""
+    exp, f_exp, f_soft = c.experiment, c.files["experiment"], c.files["software"]
+    multi_rank = _multi_rank(exp)
+    problems = []
     for backend in exp["backends"]:
         env = c.software.get(backend, {}).get("environment", {})
         if backend == "nest" and multi_rank and env.get("kind") == "venv" and env.get("name", backend) == backend:
@@ -325,34 +339,61 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
                 f_soft, f"{backend}.environment.kind", "venv",
                 f"runs with several MPI ranks (axes in {f_exp}) need {backend} built with MPI; the PyPI wheel in "
                 ".venvs/nest has none: use kind 'venv' with name 'nest-mpi' (make nest-mpi), or a site build"))
-    if "mpi" not in machine:
+    if "mpi" not in c.machine:
         for key in ("nodes", "tasks_per_node"):
-            for i, v in enumerate(axes[key]):
+            for i, v in enumerate(exp["axes"][key]):
                 if v > 1:
                     problems.append(ConfigProblem(
                         f_exp, f"axes.{key}[{i}]", v,
-                        f"more than one MPI rank per run needs an MPI launcher (key 'mpi') in {f_machine}"))
+                        f"more than one MPI rank per run needs an MPI launcher (key 'mpi') in {c.files['machine']}"))
+    return problems
 
-    t_sim, t_presim, dt = model["t_sim_ms"], model["t_presim_ms"], model["dt_ms"]
-    for key, value in (("t_sim_ms", t_sim), ("t_presim_ms", t_presim)):
-        steps = value / dt
+
+def step_problems(c: Campaign) -> list[ConfigProblem]:
+    """The model's times are whole numbers of time steps."""
+    model = c.model
+    dt = model["dt_ms"]
+    problems = []
+    for key in ("t_sim_ms", "t_presim_ms"):
+        steps = model[key] / dt
         if abs(steps - round(steps)) > 1e-6:
-            problems.append(ConfigProblem(f_model, key, value, f"must be a whole number of steps of dt_ms = {dt}"))
+            problems.append(ConfigProblem(c.files["model"], key, model[key],
+                                          f"must be a whole number of steps of dt_ms = {dt}"))
+    return problems
 
-    problems += validation_problems(c)
-    n_runs = (len(exp["backends"]) * len(resource_shapes(exp)) * len(model["seeds"]) * exp["repetitions"])
-    if n_runs > MAX_RUNS:
-        problems.append(ConfigProblem(f_exp, "axes", exp["axes"],
-                                      f"with {len(model['seeds'])} seed(s) ({f_model}), {exp['repetitions']} repetition(s) "
-                                      f"and {len(exp['backends'])} backend(s) this is {n_runs:,} runs; at most "
-                                      f"{MAX_RUNS:,} per campaign (split it)"))
+
+def run_count_problems(c: Campaign) -> list[ConfigProblem]:
+    """At most MAX_RUNS runs per campaign."""
+    exp, model, f_model = c.experiment, c.model, c.files["model"]
+    n_runs = len(exp["backends"]) * len(resource_shapes(exp)) * len(model["seeds"]) * exp["repetitions"]
+    if n_runs <= MAX_RUNS:
+        return []
+    return [ConfigProblem(c.files["experiment"], "axes", exp["axes"],
+                          f"with {len(model['seeds'])} seed(s) ({f_model}), {exp['repetitions']} repetition(s) "
+                          f"and {len(exp['backends'])} backend(s) this is {n_runs:,} runs; at most "
+                          f"{MAX_RUNS:,} per campaign (split it)")]
+
+
+def weak_scaling_problems(c: Campaign) -> list[ConfigProblem]:
+    """A weak-scaling rule exactly when the experiment scales weakly."""
+    exp, f_exp = c.experiment, c.files["experiment"]
     if exp["scaling"] == "weak" and "weak_scaling" not in exp:
-        problems.append(ConfigProblem(f_exp, "weak_scaling", None, "required when scaling is 'weak'"))
+        return [ConfigProblem(f_exp, "weak_scaling", None, "required when scaling is 'weak'")]
     if exp["scaling"] == "strong" and "weak_scaling" in exp:
-        problems.append(ConfigProblem(f_exp, "weak_scaling", exp["weak_scaling"], "only allowed when scaling is 'weak'"))
-    if problems:
-        return problems
+        return [ConfigProblem(f_exp, "weak_scaling", exp["weak_scaling"], "only allowed when scaling is 'weak'")]
+    return []
 
+
+def shape_problems(c: Campaign) -> list[ConfigProblem]:
+    """Per resource shape, the model at that shape's size: a valid n_scaling, memory on the
+    shape's nodes, and (NEST) enough virtual processes for its connections."""
+    # Imported here: the model package is not needed to read a config file.
+    from spikescale.models.pd14 import derived
+    from spikescale.resources import estimated_memory_mb
+
+    exp, model, machine = c.experiment, c.model, c.machine
+    f_exp, f_machine = c.files["experiment"], c.files["machine"]
+    problems = []
     for shape in resource_shapes(exp):
         nodes, tasks, threads = shape
         n_scaling, k_scaling = model_for_shape(exp, model, shape)
@@ -361,12 +402,13 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
             problems.append(ConfigProblem(f_exp, "weak_scaling.n_scaling_per_unit", exp["weak_scaling"]["n_scaling_per_unit"],
                                           f"gives n_scaling = {n_scaling:g} at {where}; n_scaling must lie in (0, 1]"))
             continue
+        resources = {"nodes": nodes, "tasks_per_node": tasks, "threads_per_task": threads}
         run = {"n_scaling": n_scaling, "k_scaling": k_scaling, "drive": model["drive"],
                "thalamic_input": model["thalamic_input"], "nodes": nodes, "tasks_per_node": tasks}
         mem_mb, mem_have = estimated_memory_mb(run), machine["memory_per_node_mb"] * nodes
         if mem_mb > mem_have:
             problems.append(ConfigProblem(
-                f_exp, "axes", {"nodes": nodes, "tasks_per_node": tasks, "threads_per_task": threads},
+                f_exp, "axes", resources,
                 f"PD14 at n_scaling={n_scaling:g}, k_scaling={k_scaling:g} needs about {mem_mb:,} MB; "
                 f"{nodes} node(s) of machine {machine['name']!r} ({f_machine}) have {mem_have:,} MB"))
         if "nest" in exp["backends"]:
@@ -375,7 +417,7 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
             vps = nodes * tasks * threads
             if vps < need:
                 problems.append(ConfigProblem(
-                    f_exp, "axes", {"nodes": nodes, "tasks_per_node": tasks, "threads_per_task": threads},
+                    f_exp, "axes", resources,
                     f"NEST stores at most 134,217,726 connections per virtual process; PD14 at n_scaling={n_scaling:g}, "
                     f"k_scaling={k_scaling:g} has {net.connections_total():,} connections and needs >= {need} virtual "
                     f"processes (nodes x tasks x threads), this shape has {vps}"))

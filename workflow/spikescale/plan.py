@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from spikescale.config import Campaign, resource_shapes
+from spikescale.campaign import Campaign, model_for_shape, resource_shapes
 
 # The model settings that define a run (seeds are expanded into runs).
 MODEL_KEYS = ("model", "n_scaling", "k_scaling", "drive", "t_presim_ms", "t_sim_ms", "dt_ms",
@@ -78,17 +78,6 @@ def make_run_id(params: dict) -> str:
     # A readable prefix for people browsing results/; the hash makes it unique.
     return (f"{p['backend']}-n{p['nodes']}x{p['tasks_per_node']}x{p['threads_per_task']}"
             f"-seed{p['seed']}-r{p['repetition']}-{digest}")
-
-
-def model_for_shape(experiment: dict, model: dict, shape: tuple[int, int, int]) -> tuple[float, float]:
-    """(n_scaling, k_scaling) for one resource shape: fixed for strong scaling, grown by
-    the experiment's rule for weak scaling."""
-    if experiment["scaling"] != "weak":
-        return float(model["n_scaling"]), float(model["k_scaling"])
-    nodes, tasks, threads = shape
-    rule = experiment["weak_scaling"]
-    units = {"node": nodes, "task": nodes * tasks, "virtual_process": nodes * tasks * threads}[rule["unit"]]
-    return round(float(rule["n_scaling_per_unit"]) * units, 12), float(model["k_scaling"])
 
 
 def _make_run(c: Campaign, campaign: str, backend: str, shape: tuple[int, int, int], n_scaling: float,
