@@ -18,9 +18,9 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
-from analysis import style
+from spikescale.analysis import style
 from spikescale.analysis.community import COMMUNITY, CommunityResult
-from spikescale.analysis.rtf_energy import SERIES
+from spikescale.analysis.rtf_energy_table import SERIES
 
 DRIVE_MARKERS = {"dc": "s", "poisson": "o"}
 DRIVE_NAMES = {"dc": "DC", "poisson": "Poisson"}

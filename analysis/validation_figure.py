@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import style
+from spikescale.analysis import style
 from spikescale.analysis.plots import save
 from spikescale.analysis.validation import STATISTIC_LABELS, STATISTICS, load_reference
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from spikescale.analysis.cli import run_cli
 from spikescale.analysis.plots import weak_scaling_figure
 from spikescale.analysis.scaling import weak_scaling_table
-from spikescale.analysis.strong_scaling import run_cli
 
 
 def main(argv=None) -> int:

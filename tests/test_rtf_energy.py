@@ -8,8 +8,10 @@ import pytest
 
 from spikescale.analysis.community import COMMUNITY, community_table
 from spikescale.analysis.plots import save
-from spikescale.analysis.rtf_energy import is_emulated, main, rtf_energy_table, short_reason
+from spikescale.analysis.rtf_energy import main
 from spikescale.analysis.rtf_energy_plot import rtf_energy_figure
+from spikescale.analysis.rtf_energy_table import rtf_energy_table, short_reason
+from spikescale.analysis.scaling import is_emulated
 
 UNAVAILABLE = ("nvml: NVML could not start (NVML Shared Library Not Found): no NVIDIA driver or GPU here; "
                "rapl: no powercap interface (/sys/class/powercap does not exist)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis import validation as V
+from spikescale.analysis import validation as V
 
 POPS = ("A", "B")
 
