@@ -48,6 +48,7 @@ KERNEL_TIMERS = {  # column -> (phase of our record, NEST timer)
     "time_gather_target_data": ("simulate", "time_gather_target_data"),
     "time_communicate_prepare": ("simulate", "time_communicate_prepare"),
 }
+# beNNch's memory columns -> the phase (spikescale.phases.NAMES) at whose end ours is read
 MEMORY = {"base_memory": "setup", "network_memory": "connect", "init_memory": "presimulate",
           "total_memory": "simulate"}
 COLUMNS = ["rng_seed", "num_nodes", "threads_per_task", "tasks_per_node", "model_time_sim", *KERNEL_TIMERS,

@@ -9,8 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis import style
-from spikescale.analysis.scaling import MODEL, PHASE_COLUMNS, shape_label
+from spikescale import phases
+from spikescale.analysis import style
+from spikescale.analysis.scaling import MODEL, shape_label
 
 
 def _nan_to_zero(values) -> np.ndarray:
@@ -27,11 +28,13 @@ def _no_runs(fig, axes, title: str):
 def _phase_bars(ax, table: pd.DataFrame, x: np.ndarray) -> np.ndarray:
     """Mean time per phase, stacked, one bar per row of the table; returns the bar tops."""
     bottom = np.zeros(len(table))
-    for col in PHASE_COLUMNS:
-        if f"{col}_mean" not in table or table[f"{col}_mean"].isna().all():
-            continue  # a phase no backend here has (compile, load: Brian2 only)
-        height = _nan_to_zero(table[f"{col}_mean"])
-        ax.bar(x, height, bottom=bottom, color=style.PHASE_COLORS[col], label=style.PHASE_LABELS[col], width=0.6)
+    for phase in phases.STACKED:
+        mean = f"{phases.column(phase)}_mean"
+        if mean not in table or table[mean].isna().all():
+            continue  # a phase no backend here has (compile, load: Brian2 and SpiNNaker only)
+        height = _nan_to_zero(table[mean])
+        ax.bar(x, height, bottom=bottom, color=style.PHASE_COLORS[phase], label=phases.BY_NAME[phase].label,
+               width=0.6)
         bottom += height
     ax.set_ylabel("wall-clock time (s)")
     ax.set_title("(a) time per phase")

@@ -14,12 +14,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from spikescale import phases
+
 SHAPE = ["nodes", "tasks_per_node", "threads_per_task"]
 MODEL = ["backend", "n_scaling", "k_scaling", "drive"]
-# t_compile_s, t_load_s: Brian2 (code generation, program start) and SpiNNaker (mapping,
-# emulator set-up); empty for NEST
-PHASE_COLUMNS = ["t_create_s", "t_connect_s", "t_compile_s", "t_load_s", "t_presim_s", "t_sim_s"]
-METRICS = ["t_create_s", "t_connect_s", "t_construct_s", "t_compile_s", "t_load_s", "t_presim_s", "t_sim_s", "rtf"]
+# What the tables give mean and sd of, per shape: the wall time of every phase the figures
+# stack (spikescale.phases.STACKED), network construction (t_construct_s, create + connect)
+# right after its two phases, and the real-time factor. compile and load are Brian2's and
+# SpiNNaker's phases; their columns are empty for NEST.
+METRICS = [*(phases.column(name) for name in phases.CONSTRUCTION), "t_construct_s",
+           *(phases.column(name) for name in phases.STACKED if name not in phases.CONSTRUCTION), "rtf"]
 
 
 def shape_label(nodes: int, tasks: int, threads: int) -> str:

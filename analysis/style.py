@@ -8,10 +8,9 @@ matplotlib.use("Agg")  # figures are files; no display on cluster nodes
 
 # Paul Tol, "bright" qualitative scheme (colour-blind safe).
 TOL_BRIGHT = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB")
-PHASE_COLORS = {"t_create_s": TOL_BRIGHT[4], "t_connect_s": TOL_BRIGHT[0], "t_compile_s": TOL_BRIGHT[6],
-                "t_load_s": TOL_BRIGHT[5], "t_presim_s": TOL_BRIGHT[3], "t_sim_s": TOL_BRIGHT[1]}
-PHASE_LABELS = {"t_create_s": "create", "t_connect_s": "connect", "t_compile_s": "compile (Brian2) / map (SpiNNaker)",
-                "t_load_s": "load (Brian2 program, emulator)", "t_presim_s": "presimulate", "t_sim_s": "simulate"}
+# One colour per phase the figures stack (spikescale.phases.STACKED, which also has the labels).
+PHASE_COLORS = {"create": TOL_BRIGHT[4], "connect": TOL_BRIGHT[0], "compile": TOL_BRIGHT[6], "load": TOL_BRIGHT[5],
+                "presimulate": TOL_BRIGHT[3], "simulate": TOL_BRIGHT[1]}
 
 
 def apply() -> None:

@@ -1,5 +1,6 @@
 """Strong-scaling arithmetic on known numbers."""
 
+import matplotlib.colors as mcolors
 import numpy as np
 import pandas as pd
 import pytest
@@ -134,3 +135,31 @@ def test_strong_scaling_figure_one_backend_keeps_plain_labels():
     assert [t.get_text() for t in ax_t.get_xticklabels()] == ["1x1x1", "1x1x2"]
     assert [c.get_label() for c in ax_rtf.containers] == ["real-time factor"]
     assert [c.get_label() for c in ax_s.containers] == ["nest"]
+
+
+def test_analysis_speaks_the_runs_phases():
+    """The analysis's phases are spikescale.phases's: a colour for each stacked phase, a
+    table metric for each, the beNNch memory columns read at named phases."""
+    from spikescale import phases
+    from spikescale.analysis import style
+    from spikescale.analysis.bennch_export import MEMORY
+    from spikescale.analysis.scaling import METRICS
+
+    assert list(style.PHASE_COLORS) == list(phases.STACKED)
+    assert len(set(style.PHASE_COLORS.values())) == len(style.PHASE_COLORS)
+    assert [m for m in METRICS if m in phases.COLUMNS] == [phases.column(p) for p in phases.STACKED]
+    assert set(MEMORY.values()) <= set(phases.NAMES)
+
+
+def test_stacked_bars_are_labelled_and_coloured_by_phase():
+    from spikescale import phases
+    from spikescale.analysis import style
+    from matplotlib.container import BarContainer
+
+    from spikescale.analysis.plots import strong_scaling_figure
+
+    runs = runs_frame([{"threads_per_task": 1, "t_sim_s": 8.0, "rtf": 8.0, "t_compile_s": 2.0, "t_load_s": 0.5}])
+    ax_t = strong_scaling_figure(strong_scaling_table(runs), "phases").axes[0]
+    bars = {c.get_label(): c.patches[0].get_facecolor() for c in ax_t.containers if isinstance(c, BarContainer)}
+    assert list(bars) == [phases.BY_NAME[p].label for p in phases.STACKED]
+    assert [mcolors.to_hex(c) for c in bars.values()] == [style.PHASE_COLORS[p].lower() for p in phases.STACKED]
