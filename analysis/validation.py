@@ -1,7 +1,8 @@
 """Did a run simulate PD14? Spike statistics against a NEST reference ensemble.
 
-The accuracy recipe of Senk et al. (2026), after Dasbach et al. (2021), see
-shared/reference/pd14.md: discard the warm-up (our presimulation); per population take
+The accuracy recipe of Senk et al. (2026), Neuromorph. Comput. Eng. 6:012001, after
+Dasbach et al. (2021), Front. Neurosci. 15:757790 (docs/validation.md says how this
+workflow applies it): discard the warm-up (our presimulation); per population take
 
 * the firing rate of every neuron (silent ones count, with rate 0),
 * the coefficient of variation of the inter-spike intervals of every neuron with at least
