@@ -112,6 +112,7 @@ def recorded(brian2_python, tmp_path_factory):
     return spec, read_record(out), proc.stdout
 
 
+@pytest.mark.needs_brian2
 def test_record_has_every_phase_and_times_the_runs_only(recorded):
     spec, rec, log = recorded
     assert rec["attrs"]["status"] == "ok", rec["attrs"]["error"]
@@ -129,6 +130,7 @@ def test_record_has_every_phase_and_times_the_runs_only(recorded):
     assert rec["ranks"]["0"]["counts"]["attrs"]["n_virtual_processes"] == 2
 
 
+@pytest.mark.needs_brian2
 def test_counts_and_spikes_as_nest_lays_them_out(recorded):
     spec, rec, _ = recorded
     net = derived.derive(spec["n_scaling"], spec["k_scaling"], spec["drive"])
@@ -148,6 +150,7 @@ def test_counts_and_spikes_as_nest_lays_them_out(recorded):
     assert 0.2 < s["rate_mean_hz"] < 5  # NEST gives about 0.8 spikes/s at this scale
 
 
+@pytest.mark.needs_brian2
 def test_performance_run_counts_spikes_without_recording(brian2_python, tmp_path):
     spec = run_spec(backend="brian2", record_spikes=False, threads_per_task=1, t_presim_ms=50.0, t_sim_ms=100.0)
     proc = _harness(spec, tmp_path / "run.h5", TMPDIR=str(tmp_path))
@@ -161,7 +164,10 @@ def test_performance_run_counts_spikes_without_recording(brian2_python, tmp_path
 
 # --- the workflow: NEST and Brian2 in one campaign ----------------------------------------
 
+@pytest.mark.needs_nest
+@pytest.mark.needs_brian2
 @pytest.mark.workflow
+@pytest.mark.slow
 def test_campaign_with_nest_and_brian2(nest_python, brian2_python, config_dir, tmp_path):
     edit_yaml(config_dir / "model" / "tiny.yaml", seeds=[1])
     edit_yaml(config_dir / "experiment" / "tiny.yaml", backends=["nest", "brian2"],
@@ -219,6 +225,8 @@ print(json.dumps({"spikes": list(map(float, times)),
 """
 
 
+@pytest.mark.needs_nest
+@pytest.mark.needs_brian2
 def test_brian2_conventions_give_nests_spikes_and_potentials(nest_python, brian2_python):
     """A neuron driven by a DC current spikes and, 1.5 ms later, moves another: with the
     builder's equations, refractory period and spike-time convention, Brian2 gives NEST's

@@ -63,6 +63,7 @@ def test_genn_490_with_cuda_13_is_named_before_building(tmp_path):
     assert cuda13_problem(str(genn), str(cuda)) is None  # changed as docs/brian2.md says
 
 
+@pytest.mark.workflow
 def test_workflow_without_genn_stops_at_planning(config_dir, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "GENN_PATH"}
     edit_yaml(config_dir / "experiment" / "tiny.yaml", backends=["brian2genn"],
@@ -73,6 +74,7 @@ def test_workflow_without_genn_stops_at_planning(config_dir, tmp_path):
     assert "brian2genn needs GeNN 4.x, which is not on PyPI" in out and "genn_path" in out, out[-3000:]
 
 
+@pytest.mark.needs_genn
 @pytest.mark.skipif(not GENN_PATH, reason="GeNN is not installed (GENN_PATH unset; GeNN is not on PyPI: README, GeNN)")
 @pytest.mark.skipif(not BRIAN2GENN_PYTHON.exists(), reason="no .venvs/brian2genn (make brian2genn-env)")
 def test_tiny_run_on_genn_cpu_mode(tmp_path):

@@ -35,6 +35,7 @@ def test_rapl_unavailable_says_why(tmp_path):
     assert "no RAPL package or DRAM zones" in rapl.discover(tmp_path / "empty")[1][0].reason
 
 
+@pytest.mark.needs_root
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges for a real permission check")
 def test_rapl_root_only_counters_are_reported_as_permission_denied():
     # Outside pytest's private temp folder, which user nobody could not enter at all.
@@ -176,6 +177,7 @@ def run_with_energy(tmp_path, context, env_extra=None, writer_watts=None, **spec
     return read_record(out), proc.stdout
 
 
+@pytest.mark.needs_nest
 def test_no_sensor_here_is_recorded_as_unavailable_with_reasons(nest_python, tmp_path):
     rec, console = run_with_energy(tmp_path, {}, {"SPIKESCALE_POWERCAP_ROOT": str(tmp_path / "none")})
     summary = rec["summary"]["attrs"]
@@ -186,6 +188,7 @@ def test_no_sensor_here_is_recorded_as_unavailable_with_reasons(nest_python, tmp
     assert "energy: rapl unavailable" in console
 
 
+@pytest.mark.needs_nest
 def test_measured_energy_per_phase_and_per_synaptic_event(nest_python, tmp_path):
     """RAPL (a fake sysfs tree, 10 W on package-0, wrapping every 0.3 s) through the whole
     harness: phase energies follow the phase times, esyn_uj follows from them."""
@@ -207,6 +210,7 @@ def test_measured_energy_per_phase_and_per_synaptic_event(nest_python, tmp_path)
     assert float(np.median(package["power_w"])) == pytest.approx(10.0, rel=0.25)
 
 
+@pytest.mark.needs_nest
 def test_power_model_is_labelled_modelled_and_idle_is_measured_beside(nest_python, tmp_path):
     machine = {"machine": {"energy": {"rapl": False, "nvml": False, "idle_measurement_s": 0.5,
                                       "power_model": {"enabled": True, "idle_w_per_node": 40.0,
@@ -219,6 +223,7 @@ def test_power_model_is_labelled_modelled_and_idle_is_measured_beside(nest_pytho
     assert summary["energy_sim_net_j"] == pytest.approx(0.0, abs=0.05)
 
 
+@pytest.mark.needs_nest
 def test_nvml_absence_here_is_an_answer(nest_python):
     """No NVIDIA driver on this machine: the real binding (installed in the NEST environment)
     says so, and that is recorded as the reason."""

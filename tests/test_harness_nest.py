@@ -15,6 +15,8 @@ from spikescale.models.pd14 import derived
 from spikescale.models.pd14 import params as P
 from spikescale.record import read_record
 
+pytestmark = pytest.mark.needs_nest
+
 
 @pytest.fixture(scope="module")
 def recorded(nest_python, tmp_path_factory):

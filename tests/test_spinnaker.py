@@ -25,6 +25,8 @@ from spikescale.models.pd14 import connectivity, derived
 from spikescale.models.pd14 import params as P
 from spikescale.record import read_record
 
+pytestmark = pytest.mark.needs_spinnaker
+
 SPINNAKER_PYTHON = REPO / ".venvs" / "spinnaker" / "bin" / "python"
 EMULATE = {"machine": {"name": "local", "spinnaker": {"fallback": "emulate"}},
            "software": {"versions": {"sPyNNaker": "1!7.4.1"}}}
@@ -195,6 +197,9 @@ def test_hardware_path_runs_up_to_the_board_and_fails_clearly(spinnaker_python, 
     assert "require_hardware, but no SpiNNaker board answered at 127.0.0.1" in a["error"]
 
 
+@pytest.mark.needs_nest
+@pytest.mark.workflow
+@pytest.mark.slow
 def test_campaign_with_spinnaker_marks_it_emulated_everywhere(spinnaker_python, nest_python, config_dir, tmp_path):
     results = tmp_path / "results"
     edit_yaml(config_dir / "experiment" / "tiny.yaml", backends=["nest", "spinnaker"],

@@ -29,6 +29,7 @@ def run_dir(nest_python, tmp_path_factory):
     return runs, specs
 
 
+@pytest.mark.needs_nest
 def test_collect_writes_one_row_per_run(run_dir, tmp_path):
     runs, specs = run_dir
     frame = collect(sorted(runs.glob("*.h5")), "test", tmp_path / "campaign.h5", tmp_path / "runs.csv")
@@ -51,6 +52,7 @@ def test_collect_writes_one_row_per_run(run_dir, tmp_path):
     assert len(frame) == 3
 
 
+@pytest.mark.needs_nest
 def test_campaign_h5_layout_with_plain_h5py(run_dir, tmp_path):
     runs, specs = run_dir
     collect(sorted(runs.glob("*.h5")), "test", tmp_path / "campaign.h5", tmp_path / "runs.csv")
@@ -64,6 +66,7 @@ def test_campaign_h5_layout_with_plain_h5py(run_dir, tmp_path):
         assert fh[f"runs/{run_id}/ranks/0/spikes/L4E/times_ms"].ndim == 1
 
 
+@pytest.mark.needs_nest
 def test_loaders_return_dataframes(run_dir, tmp_path):
     runs, specs = run_dir
     collect(sorted(runs.glob("*.h5")), "test", tmp_path / "campaign.h5", tmp_path / "runs.csv")
@@ -83,6 +86,7 @@ def test_loaders_return_dataframes(run_dir, tmp_path):
     assert len(load_spikes(runs / f"{specs[0]['run_id']}.h5", specs[0]["run_id"])) == len(spikes)
 
 
+@pytest.mark.needs_nest
 def test_collect_is_idempotent(run_dir, tmp_path):
     runs, _ = run_dir
     files = sorted(runs.glob("*.h5"))
@@ -94,6 +98,7 @@ def test_collect_is_idempotent(run_dir, tmp_path):
     pd.testing.assert_frame_equal(load_runs(tmp_path / "campaign.h5"), before)
 
 
+@pytest.mark.needs_nest
 def test_corrupt_and_foreign_files_are_set_aside(run_dir, tmp_path, capsys):
     runs, specs = run_dir
     work = tmp_path / "runs"

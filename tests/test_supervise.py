@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from helpers import harness_command, harness_env, run_spec
 from spikescale.record import read_record
 
@@ -24,6 +26,7 @@ def attempts(tmp_path):
     return sorted((tmp_path / "failed").glob("*.h5"))
 
 
+@pytest.mark.needs_nest
 def test_a_run_that_ends_by_itself_keeps_its_record(nest_python, tmp_path):
     spec, out, log = run_spec(), tmp_path / "runs" / "r.h5", tmp_path / "r.log"
     proc = supervise(spec, out, harness_command(spec, out), log)
@@ -33,6 +36,7 @@ def test_a_run_that_ends_by_itself_keeps_its_record(nest_python, tmp_path):
     assert "record written" in console and "record written" in log.read_text()  # console and log
 
 
+@pytest.mark.needs_nest
 def test_sigterm_sets_the_attempt_aside_with_the_runs_own_record(nest_python, tmp_path):
     spec, out, log = run_spec(t_sim_ms=5000.0), tmp_path / "runs" / "r.h5", tmp_path / "r.log"
     proc = supervise(spec, out, harness_command(spec, out), log)

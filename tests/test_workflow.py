@@ -22,6 +22,8 @@ def jobs_run(proc, rule="simulate_"):
     return (proc.stdout + proc.stderr).count(f"(Rule: {rule}")
 
 
+@pytest.mark.needs_nest
+@pytest.mark.slow
 def test_campaign_end_to_end_then_nothing_then_only_new_seed(nest_python, config_dir, tmp_path):
     results = tmp_path / "results"
     proc = snakemake(config_dir, results)
@@ -83,6 +85,8 @@ def _harness_process(run_id, timeout=120):
     raise AssertionError(f"harness of {run_id} never started")
 
 
+@pytest.mark.needs_nest
+@pytest.mark.slow
 def test_run_killed_with_sigkill_is_redone(nest_python, config_dir, tmp_path):
     edit_yaml(config_dir / "model" / "tiny.yaml", seeds=[1], t_sim_ms=3000.0)
     edit_yaml(config_dir / "experiment" / "tiny.yaml",
@@ -116,6 +120,8 @@ def test_run_killed_with_sigkill_is_redone(nest_python, config_dir, tmp_path):
     assert list(runs["status"]) == ["ok"] and run_file.exists()
 
 
+@pytest.mark.needs_nest
+@pytest.mark.slow
 def test_failed_runs_are_collected_and_retried_without_loss(nest_python, config_dir, tmp_path):
     write_yaml(config_dir / "software" / "default.yaml",
                {"nest": {"environment": {"kind": "venv"}, "versions": {"nest-simulator": "0.0.1"}}})
@@ -142,6 +148,8 @@ def test_lint_is_clean():
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr, proc.stdout
 
 
+@pytest.mark.needs_nest
+@pytest.mark.slow
 def test_weak_scaling_campaign_grows_the_model_and_is_plotted(nest_python, config_dir, tmp_path):
     edit_yaml(config_dir / "experiment" / "tiny.yaml", scaling="weak",
               weak_scaling={"n_scaling_per_unit": 0.01, "unit": "virtual_process"})
@@ -165,6 +173,9 @@ VALIDATION_MODEL = {"n_scaling": 0.1, "k_scaling": 0.1, "t_presim_ms": 500.0, "t
 REFERENCE_SEEDS = list(range(1001, 1011))
 
 
+@pytest.mark.needs_nest
+@pytest.mark.needs_spinnaker
+@pytest.mark.slow
 def test_validation_accepts_pd14_and_flags_weights_off_by_20_percent(nest_python, config_dir, tmp_path):
     """NEST and the emulated SpiNNaker (docs/spinnaker.md) against one NEST reference."""
     results = tmp_path / "results"
