@@ -27,7 +27,7 @@ import pytest
 
 from helpers import REPO, SNAKEMAKE, checksums, edit_yaml, record_fault, snakemake
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.needs_nest, pytest.mark.slow]
 
 
 class Scenario:
@@ -147,7 +147,7 @@ def _mount_tmpfs(path: Path, size_kb: int) -> None:
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)], check=True)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small filesystem needs root (CI runs as root)")
+@pytest.mark.needs_root  # mounts a small filesystem
 def test_disk_full_while_the_record_is_written(scenario):
     scenario.results.parent.mkdir(parents=True, exist_ok=True)
     _mount_tmpfs(scenario.results, 64 * 1024)

@@ -19,8 +19,7 @@ ROOT_FLAG = ["--allow-run-as-root"] if os.geteuid() == 0 else []
 
 @pytest.fixture(scope="module")
 def mpi_python():
-    if not MPI_PYTHON.exists():
-        pytest.fail(f"{MPI_PYTHON} is missing: `make test` builds it (make nest-mpi)")
+    """The MPI NEST's interpreter (a test that uses it is marked needs_mpi)."""
     return MPI_PYTHON
 
 
@@ -31,6 +30,8 @@ def mpirun(python, spec, out, ranks=2):
     return subprocess.run(cmd, env=harness_env(), capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.needs_mpi
+@pytest.mark.needs_nest
 def test_two_ranks_match_two_threads(mpi_python, nest_python, tmp_path):
     """NEST promises the same network and spikes for the same number of virtual
     processes, however they split into ranks and threads: 2 x 1 against 1 x 2."""
@@ -52,6 +53,8 @@ def test_two_ranks_match_two_threads(mpi_python, nest_python, tmp_path):
     assert by_ranks["provenance"]["packages"]["attrs"]["nest_have_mpi"] is True
 
 
+@pytest.mark.needs_mpi  # mpirun (make nest-mpi installs it)
+@pytest.mark.needs_nest
 def test_several_ranks_on_nest_without_mpi_fail_clearly(nest_python, tmp_path):
     proc = mpirun(nest_python, run_spec(tasks_per_node=2), tmp_path / "r.h5")
     rec = read_record(tmp_path / "r.h5")  # recorded, although NEST itself would exit at import
@@ -70,7 +73,9 @@ def test_multi_rank_campaign_needs_an_mpi_build(config_dir):
     assert load_campaign("tiny", config_dir).software["nest"]["environment"] == {"kind": "venv", "name": "nest-mpi"}
 
 
+@pytest.mark.needs_mpi
 @pytest.mark.workflow
+@pytest.mark.slow
 def test_campaign_over_ranks_through_snakemake(mpi_python, config_dir, tmp_path):
     edit_yaml(config_dir / "model" / "tiny.yaml", seeds=[1])
     edit_yaml(config_dir / "experiment" / "tiny.yaml", machine="local-mpi", software="nest-mpi",

@@ -27,6 +27,9 @@ from spikescale.resources import launch_command
 MPI_PYTHON = REPO / ".venvs" / "nest-mpi" / "bin" / "python"
 NEST_PYTHON = REPO / ".venvs" / "nest" / "bin" / "python"
 
+# The cluster's daemons run as root. Jobs run NEST (needs_nest) or, in the campaigns, MPI NEST (needs_mpi).
+pytestmark = [pytest.mark.needs_root, pytest.mark.slurm]
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
@@ -66,6 +69,7 @@ def run_one(cluster, tmp_path, spec, *sbatch_args, python=NEST_PYTHON, launcher=
     return job, read_record(tmp_path / "run.h5")
 
 
+@pytest.mark.needs_nest
 def test_single_node_run_records_its_allocation(cluster, tmp_path):
     job, rec = run_one(cluster, tmp_path, run_spec(threads_per_task=2), "--nodes=1", "--ntasks=1",
                        "--cpus-per-task=2")
@@ -77,6 +81,7 @@ def test_single_node_run_records_its_allocation(cluster, tmp_path):
     assert rec["provenance"]["slurm"]["attrs"]["SLURM_JOB_ID"] == job
 
 
+@pytest.mark.needs_nest
 def test_allocation_that_differs_from_the_request_fails_the_run(cluster, tmp_path):
     _, rec = run_one(cluster, tmp_path, run_spec(threads_per_task=2), "--nodes=1", "--ntasks=1",
                      "--cpus-per-task=1")
@@ -84,6 +89,7 @@ def test_allocation_that_differs_from_the_request_fails_the_run(cluster, tmp_pat
     assert "asked for 2 thread(s) per task, SLURM gave 1 CPU(s) per task" in rec["attrs"]["error"]
 
 
+@pytest.mark.needs_nest
 def test_array_tasks_record_their_own_task(cluster, tmp_path):
     specs = [run_spec(seed=seed) for seed in (1, 2)]
     lines = "".join(f"[ \"$SLURM_ARRAY_TASK_ID\" = {i} ] && " + harness_line(NEST_PYTHON, s, tmp_path / f"{i}.h5")
@@ -97,9 +103,8 @@ def test_array_tasks_record_their_own_task(cluster, tmp_path):
         assert alloc["slurm_job_cpus_per_task"] == 1
 
 
+@pytest.mark.needs_mpi
 def test_two_node_mpi_run_has_one_rank_per_node(cluster, tmp_path):
-    if not MPI_PYTHON.exists():
-        pytest.fail(f"{MPI_PYTHON} is missing: `make test` builds it (make nest-mpi)")
     spec = run_spec(nodes=2, tasks_per_node=1, threads_per_task=1)
     launcher = launch_command(spec, {"mpi": {"launcher": "mpirun"}})
     _, rec = run_one(cluster, tmp_path, spec, "--nodes=2", "--ntasks-per-node=1", "--cpus-per-task=1",
@@ -119,8 +124,6 @@ PROFILE = REPO / "profiles" / "slurm-test"
 
 def slurm_campaign(config_dir, **model_changes):
     """The slurm_test campaign (nodes 1 and 2 x threads 1 and 2, MPI NEST) on the tiny model."""
-    if not MPI_PYTHON.exists():
-        pytest.fail(f"{MPI_PYTHON} is missing: `make test` builds it (make nest-mpi)")
     edit_yaml(config_dir / "experiment" / "slurm_test.yaml", model="tiny")
     edit_yaml(config_dir / "model" / "tiny.yaml", **model_changes)
 
@@ -134,6 +137,9 @@ def text(value):
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+@pytest.mark.needs_mpi
+@pytest.mark.workflow
+@pytest.mark.slow
 def test_campaign_through_the_executor_one_array_per_shape(cluster, config_dir, tmp_path):
     slurm_campaign(config_dir, seeds=[1], t_presim_ms=50.0, t_sim_ms=100.0)
     results = tmp_path / "results"
@@ -173,6 +179,9 @@ def alloc_nodes(rec):
     return [text(n) for n in rec["allocation"]["rank_node"]]
 
 
+@pytest.mark.needs_mpi
+@pytest.mark.workflow
+@pytest.mark.slow
 def test_settings_that_would_hang_are_refused_before_submitting(cluster, config_dir, tmp_path):
     slurm_campaign(config_dir, seeds=[1])
     results = tmp_path / "results"
@@ -193,6 +202,9 @@ def test_settings_that_would_hang_are_refused_before_submitting(cluster, config_
     assert not (results / "slurm_test" / "runs").exists()
 
 
+@pytest.mark.needs_mpi
+@pytest.mark.workflow
+@pytest.mark.slow
 def test_mpirun_launcher_through_the_executor(cluster, config_dir, tmp_path):
     """mpi.launcher mpirun: a two-node run as a job of its own (inside the executor's
     one-task step) and two as an array (in the batch step); one rank per node each time."""
@@ -216,6 +228,9 @@ def wait_for(predicate, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+@pytest.mark.needs_mpi
+@pytest.mark.workflow
+@pytest.mark.slow
 def test_cancelled_lost_and_timed_out_runs_are_recorded_then_completed(cluster, config_dir, tmp_path):
     """scancel one run, lose the node of another, let both run into their time limit;
     each attempt is recorded with its reason, and a last snakemake completes both."""
@@ -285,6 +300,9 @@ def test_cancelled_lost_and_timed_out_runs_are_recorded_then_completed(cluster, 
 
 # -- a cluster with accounting (slurmdbd on MariaDB) ----------------------------------------
 
+@pytest.mark.needs_mpi
+@pytest.mark.workflow
+@pytest.mark.slow
 def test_with_accounting_sacct_polls_and_accounts_each_runs_step(config_dir, tmp_path):
     """slurmdbd with MariaDB, as on production clusters: the executor polls job states with
     sacct, and collect asks sacct for the energy of each run's step. This cluster has no
