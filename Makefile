@@ -23,7 +23,8 @@ SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev l
 help:
 	@echo "make run        build environments, run the default campaign locally and write its report (results/default/)"
 	@echo "make report     the HTML report of a campaign that has run (results/<name>/report.html)"
-	@echo "make test       build environments, run every test"
+	@echo "make test       build environments, run every test (in CI, CI=true: a missing environment fails, only needs_genn may skip)"
+	@echo "make test-quick the tests that need no simulator, no root and no snakemake run; only .venvs/workflow (docs/testing.md)"
 	@echo "make lint       snakemake --lint"
 	@echo "make brian2genn-env   the brian2genn environment (GeNN itself: README, GeNN)"
 	@echo "make nest-mpi   NEST 3.10 with MPI in .venvs/nest-mpi (its wheel built once into ~/.cache/spikescale, then reused)"
@@ -77,6 +78,14 @@ report: env
 test: env nest-mpi
 	$(WORKFLOW_ENV)/bin/python -m pytest tests
 	$(WORKFLOW_ENV)/bin/python tests/reliability_figures.py
+
+# The quick tier, the inner loop (under 2 minutes): every test without a need of the list
+# (docs/testing.md). Needs only the workflow environment, not the simulators'.
+QUICK_TIER := not (needs_nest or needs_brian2 or needs_genn or needs_spinnaker or needs_mpi or needs_root or slurm \
+	or workflow or slow)
+.PHONY: test-quick
+test-quick: $(WORKFLOW_ENV)/.installed
+	$(WORKFLOW_ENV)/bin/python -m pytest -m "$(QUICK_TIER)" tests
 
 lint: env
 	$(SNAKEMAKE) --lint
