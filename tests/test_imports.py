@@ -33,15 +33,6 @@ KNOWN_DOORS = {
     "spikescale.store": "store.py imports spikescale.energy.accounting (accounted_energy, for the summary's "
                         "energy columns); the analysis reaches it through bennch_export (load_runs)",
 }
-# Import edges that close a cycle, known and not yet removed, with why. Remove an entry
-# when its edge is gone (test_known_cycles_are_still_there then passes unexpectedly, XPASS;
-# not strict, as these edges come with the split of the SpiNNaker backend, still in progress).
-KNOWN_CYCLE_EDGES = {
-    ("spikescale.backends.spinnaker", "spikescale.backends.spinnaker_board"):
-        "backends/spinnaker.py imports spinnaker_board and spinnaker_emulated (inside a function) to choose a "
-        "platform, and both import SpiNNakerBase from backends/spinnaker.py",
-    ("spikescale.backends.spinnaker", "spikescale.backends.spinnaker_emulated"): "the same, for the emulator",
-}
 # Top-level names that exist only because the repository root is on the path when run
 # from there: an import of them breaks in a fresh process started elsewhere.
 NOT_PACKAGES = ("analysis", "models", "workflow")
@@ -135,10 +126,6 @@ def all_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def without(graph: dict[str, set[str]], edges) -> dict[str, set[str]]:
-    return {name: {t for t in targets if (name, t) not in edges} for name, targets in graph.items()}
-
-
 def with_parents(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     """The graph plus what Python adds: importing a.b.c runs a/__init__ and a/b/__init__."""
     out = {}
@@ -195,14 +182,6 @@ def test_find_cycle_reports_the_cycle():
 
 
 def test_no_import_cycles():
-    """Apart from the known edges (KNOWN_CYCLE_EDGES), the graph has no cycle."""
-    cycles = all_cycles(without(import_graph(), KNOWN_CYCLE_EDGES))
-    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
-
-
-@pytest.mark.xfail(strict=False, reason="; ".join(f"{a} -> {b}: {why}" for (a, b), why in KNOWN_CYCLE_EDGES.items()))
-def test_known_cycles_are_still_there():
-    """Fails while an edge of KNOWN_CYCLE_EDGES closes a cycle; XPASS: remove it there."""
     cycles = all_cycles(import_graph())
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
 
