@@ -32,16 +32,24 @@ help:
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
 
-# A stamp per environment, rebuilt when its requirements change. Every environment gets the
-# spikescale package itself, editable and without dependencies (pyproject.toml): the rules and
-# runs import it from there, never through an edited sys.path or PYTHONPATH.
-$(VENVS)/%/.installed: envs/%.txt pyproject.toml
+# Two stamps per environment: .requirements when envs/<name>.txt is installed (rebuilt from
+# scratch when that file changes), .installed when the spikescale package itself is installed
+# into it too, editable and without dependencies (redone, in seconds, when pyproject.toml
+# changes). The rules and runs import spikescale from there, never through an edited sys.path
+# or PYTHONPATH (docs/architecture.md).
+$(VENVS)/%/.requirements: envs/%.txt
 	rm -rf $(VENVS)/$*
 	$(PYTHON) -m venv $(VENVS)/$*
 	$(VENVS)/$*/bin/python -m pip install --quiet --upgrade pip
 	$(VENVS)/$*/bin/python -m pip install --quiet -r $<
+	touch $@
+
+$(VENVS)/%/.installed: $(VENVS)/%/.requirements pyproject.toml
 	$(VENVS)/$*/bin/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# stamps are never intermediate files to delete
+.SECONDARY:
 
 env: $(WORKFLOW_ENV)/.installed $(NEST_ENV)/.installed $(BRIAN2_ENV)/.installed $(SPINNAKER_ENV)/.installed
 
