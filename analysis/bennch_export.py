@@ -33,7 +33,7 @@ import pandas as pd
 
 from spikescale.analysis.scaling import performance_runs
 from spikescale.record import read_attr
-from spikescale.store import load_runs
+from spikescale.load import load_runs
 
 KERNEL_TIMERS = {  # column -> (phase of our record, NEST timer)
     "time_construction_create": ("construction", "time_construction_create"),

@@ -16,7 +16,6 @@ import re
 import tokenize
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # Where each part of the namespace lives (pyproject.toml, [tool.setuptools.package-dir]).
@@ -26,13 +25,6 @@ PACKAGE_DIRS = {"spikescale": REPO / "workflow" / "spikescale", "spikescale.mode
 RUN_SIDE = ("spikescale.harness", "spikescale.backends", "spikescale.energy", "spikescale.spinnaker",
             "spikescale.supervise", "spikescale.allocation", "spikescale.comm", "spikescale.jobs",
             "spikescale.resources", "spikescale.software")
-# Doors from the analysis side into the run side that are known and not yet closed, with
-# the import that opens each. Remove an entry when its import is gone: then
-# test_known_doors_are_still_open fails as a reminder.
-KNOWN_DOORS = {
-    "spikescale.store": "store.py imports spikescale.energy.accounting (accounted_energy, for the summary's "
-                        "energy columns); the analysis reaches it through bennch_export (load_runs)",
-}
 # Top-level names that exist only because the repository root is on the path when run
 # from there: an import of them breaks in a fresh process started elsewhere.
 NOT_PACKAGES = ("analysis", "models", "workflow")
@@ -198,14 +190,7 @@ def test_imports_name_the_installed_namespace():
 
 
 def test_analysis_does_not_import_the_run_side():
-    """Apart from the known doors (KNOWN_DOORS), no analysis module reaches the run side."""
-    found = _run_side_reached(stop=frozenset(KNOWN_DOORS))
-    assert not found, "the analysis side pulls in the run side:\n" + "\n".join(found)
-
-
-@pytest.mark.xfail(strict=True, reason="; ".join(f"{door}: {why}" for door, why in KNOWN_DOORS.items()))
-def test_known_doors_are_still_open():
-    """Fails (strictly) while a door of KNOWN_DOORS is open; once closed, XPASS says: remove it there."""
+    """No analysis module reaches the run side (it reads runs through spikescale.load)."""
     found = _run_side_reached(stop=frozenset())
     assert not found, "the analysis side pulls in the run side:\n" + "\n".join(found)
 

@@ -1,8 +1,9 @@
-"""The campaign store: merge run files into campaign.h5 and runs.csv; load them back.
+"""The campaign store: merge run files into campaign.h5 and runs.csv.
 
-``python -m spikescale.store collect`` is what the workflow's collect rule runs. The
-loaders (``load_runs``, ``load_phases``, ``load_kernel_timers``, ``load_spikes``) return
-pandas DataFrames; the layout they read is described in docs/hdf5-layout.md.
+``python -m spikescale.store collect`` is what the workflow's collect rule runs. Reading
+them back is spikescale.load's (``load_runs``, ``load_phases``, ``load_kernel_timers``,
+``load_spikes``), re-exported here: the analysis imports spikescale.load, which needs none of
+the run side (merging asks SLURM's accounting, spikescale.energy.accounting).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 
 from spikescale.columns import FROM_SUMMARY, NAMES
 from spikescale.energy.accounting import accounted_energy
+from spikescale.load import load_kernel_timers, load_phases, load_runs, load_spikes  # noqa: F401 - the API
 from spikescale.record import RecordError, summary_of_open
 
 # One row per run, in the order spikescale.columns declares (meaning, unit and source of each
@@ -169,73 +171,6 @@ def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: P
     for _, row in failed.iterrows():
         print(f"collect: FAILED {row['run_id']} in phase {row['failed_phase'] or '?'}: {row['error']}")
     return frame
-
-
-# ---------------------------------------------------------------- loaders
-
-def load_runs(path: str | Path) -> pd.DataFrame:
-    """The summary table, one row per run, from campaign.h5 or runs.csv."""
-    path = Path(path)
-    if path.suffix == ".csv":
-        return pd.read_csv(path, keep_default_na=True)
-    with h5py.File(path, "r") as fh:
-        data = {}
-        for name, ds in fh["summary"].items():
-            values = ds[()]
-            if values.dtype.kind == "O":
-                values = [v.decode() if isinstance(v, bytes) else v for v in values]
-            data[name] = values
-    frame = pd.DataFrame(data)
-    return frame[[c for c in RUNS_CSV_COLUMNS if c in frame.columns]]
-
-
-def load_phases(path: str | Path) -> pd.DataFrame:
-    """Wall time and memory per run, rank and phase (long format)."""
-    rows = []
-    with h5py.File(path, "r") as fh:
-        for run_id, run in fh["runs"].items():
-            for rank, rank_group in run["ranks"].items():
-                for phase, group in rank_group["phases"].items():
-                    rows.append({"run_id": run_id, "rank": int(rank), "phase": phase,
-                                 **{k: group.attrs[k] for k in ("order", "wall_s", "mem_rss_mb", "mem_peak_mb")}})
-    frame = pd.DataFrame(rows, columns=["run_id", "rank", "phase", "order", "wall_s", "mem_rss_mb", "mem_peak_mb"])
-    return frame.sort_values(["run_id", "rank", "order"]).reset_index(drop=True)
-
-
-def load_kernel_timers(path: str | Path) -> pd.DataFrame:
-    """Every simulator kernel timer per run, rank and phase; thread -1 marks a timer that
-    is not per thread (long format, seconds)."""
-    rows = []
-    with h5py.File(path, "r") as fh:
-        for run_id, run in fh["runs"].items():
-            for rank, rank_group in run["ranks"].items():
-                if "kernel_timers" not in rank_group:
-                    continue
-                for phase, group in rank_group["kernel_timers"].items():
-                    for timer, value in group.attrs.items():
-                        rows.append((run_id, int(rank), phase, timer, -1, float(value)))
-                    for timer, ds in group.items():
-                        for thread, value in enumerate(np.atleast_1d(ds[()])):
-                            rows.append((run_id, int(rank), phase, timer, thread, float(value)))
-    return pd.DataFrame(rows, columns=["run_id", "rank", "phase", "timer", "thread", "value_s"])
-
-
-def load_spikes(path: str | Path, run_id: str) -> pd.DataFrame:
-    """Recorded spikes of one run (population, sender, time_ms), from a run file or
-    campaign.h5. Empty where the run did not record spikes."""
-    rows = []
-    with h5py.File(path, "r") as fh:
-        run = fh[f"runs/{run_id}"] if "runs" in fh else fh
-        for rank_group in run["ranks"].values():
-            if "spikes" not in rank_group:
-                continue
-            for pop, group in rank_group["spikes"].items():
-                senders, times = group["senders"][()], group["times_ms"][()]
-                rows.append(pd.DataFrame({"population": pop, "sender": senders, "time_ms": times}))
-    if not rows:
-        return pd.DataFrame({"population": pd.Series(dtype=str), "sender": pd.Series(dtype=np.int64),
-                             "time_ms": pd.Series(dtype=float)})
-    return pd.concat(rows, ignore_index=True)
 
 
 def main(argv=None) -> int:
