@@ -24,7 +24,7 @@ help:
 	@echo "make run        build environments, run the default campaign locally and write its report (results/default/)"
 	@echo "make report     the HTML report of a campaign that has run (results/<name>/report.html)"
 	@echo "make test       build environments, run every test (in CI, CI=true: a missing environment fails, only needs_genn may skip)"
-	@echo "make test-quick the tests that need no simulator, no root and no snakemake run; only .venvs/workflow (docs/testing.md)"
+	@echo "make test-quick the tests that need no simulator, no root and run no campaign; only .venvs/workflow (docs/testing.md)"
 	@echo "make lint       snakemake --lint"
 	@echo "make brian2genn-env   the brian2genn environment (GeNN itself: README, GeNN)"
 	@echo "make nest-mpi   NEST 3.10 with MPI in .venvs/nest-mpi (its wheel built once into ~/.cache/spikescale, then reused)"

@@ -63,7 +63,6 @@ def test_genn_490_with_cuda_13_is_named_before_building(tmp_path):
     assert cuda13_problem(str(genn), str(cuda)) is None  # changed as docs/brian2.md says
 
 
-@pytest.mark.workflow
 def test_workflow_without_genn_stops_at_planning(config_dir, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "GENN_PATH"}
     edit_yaml(config_dir / "experiment" / "tiny.yaml", backends=["brian2genn"],

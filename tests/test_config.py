@@ -259,7 +259,6 @@ def test_presim_not_a_whole_number_of_steps(config_dir):
     assert p.key == "t_presim_ms" and "whole number of steps" in p.allowed
 
 
-@pytest.mark.workflow
 def test_snakemake_refuses_bad_config_before_running_anything(config_dir, tmp_path):
     edit_yaml(config_dir / "model" / "tiny.yaml", n_scaling=1.5)
     results = tmp_path / "results"

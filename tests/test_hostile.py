@@ -47,7 +47,6 @@ def _fake_sbatch(bin_dir: Path) -> None:
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-@pytest.mark.workflow
 def test_injection_into_the_sbatch_request_is_rejected_before_submission(config_dir, tmp_path):
     case = next(c for c in CASES if c.name == "command substitution in partition")
     case.apply(config_dir)

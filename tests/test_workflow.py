@@ -14,14 +14,13 @@ import pytest
 from helpers import REPO, SNAKEMAKE, checksums, edit_yaml, record_fault, snakemake, write_yaml
 from spikescale.models.pd14 import derived
 
-pytestmark = pytest.mark.workflow
-
 
 def jobs_run(proc, rule="simulate_"):
     """How many jobs of rules whose name starts with `rule` finished."""
     return (proc.stdout + proc.stderr).count(f"(Rule: {rule}")
 
 
+@pytest.mark.workflow
 @pytest.mark.needs_nest
 @pytest.mark.slow
 def test_campaign_end_to_end_then_nothing_then_only_new_seed(nest_python, config_dir, tmp_path):
@@ -85,6 +84,7 @@ def _harness_process(run_id, timeout=120):
     raise AssertionError(f"harness of {run_id} never started")
 
 
+@pytest.mark.workflow
 @pytest.mark.needs_nest
 @pytest.mark.slow
 def test_run_killed_with_sigkill_is_redone(nest_python, config_dir, tmp_path):
@@ -120,6 +120,7 @@ def test_run_killed_with_sigkill_is_redone(nest_python, config_dir, tmp_path):
     assert list(runs["status"]) == ["ok"] and run_file.exists()
 
 
+@pytest.mark.workflow
 @pytest.mark.needs_nest
 @pytest.mark.slow
 def test_failed_runs_are_collected_and_retried_without_loss(nest_python, config_dir, tmp_path):
@@ -148,6 +149,7 @@ def test_lint_is_clean():
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr, proc.stdout
 
 
+@pytest.mark.workflow
 @pytest.mark.needs_nest
 @pytest.mark.slow
 def test_weak_scaling_campaign_grows_the_model_and_is_plotted(nest_python, config_dir, tmp_path):
@@ -173,6 +175,7 @@ VALIDATION_MODEL = {"n_scaling": 0.1, "k_scaling": 0.1, "t_presim_ms": 500.0, "t
 REFERENCE_SEEDS = list(range(1001, 1011))
 
 
+@pytest.mark.workflow
 @pytest.mark.needs_nest
 @pytest.mark.needs_spinnaker
 @pytest.mark.slow
