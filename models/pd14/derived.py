@@ -174,6 +174,14 @@ def derive(n_scaling: float, k_scaling: float, drive: str, thalamic_input: bool 
     )
 
 
+def network_of(spec) -> Network:
+    """The network a run spec asks for: its model settings n_scaling, k_scaling, drive,
+    thalamic_input and, in a deliberately wrong model, weight_factor (absent means 1). The
+    spec is a run's JSON as a dict, as the harness and the backends get it."""
+    return derive(spec["n_scaling"], spec["k_scaling"], spec["drive"], spec["thalamic_input"],
+                  spec.get("weight_factor", 1.0))
+
+
 def min_virtual_processes_nest(network: Network) -> int:
     """Fewest NEST virtual processes that keep every VP under NEST's connection cap.
     Connections are spread over VPs by target neuron, so the load per VP is about the
