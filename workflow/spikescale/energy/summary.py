@@ -12,9 +12,17 @@ from __future__ import annotations
 import json
 
 from spikescale.energy import KINDS, as_text
+from spikescale.phases import BY_NAME, CONSTRUCTION
 
-PHASES = {"energy_construct_j": ("create", "connect"), "energy_presim_j": ("presimulate",),
-          "energy_sim_j": ("simulate",)}
+
+def _energy_column(phase: str) -> str:
+    """The energy column beside a phase's wall-time column: t_sim_s -> energy_sim_j."""
+    return "energy_" + BY_NAME[phase].column.removeprefix("t_").removesuffix("_s") + "_j"
+
+
+# runs.csv's energy columns -> the phases each sums (spikescale.phases)
+PHASES = {"energy_construct_j": CONSTRUCTION,
+          **{_energy_column(phase): (phase,) for phase in ("presimulate", "simulate")}}
 
 
 def energy_summary(ranks: list[dict], synaptic_events: float | None) -> dict:
