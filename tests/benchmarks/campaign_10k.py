@@ -103,7 +103,7 @@ class Clock:
 
 
 def rank_tree(run: Run, rng: np.random.Generator, t_start: float, failed: bool) -> tuple[dict, float]:
-    """One rank's tree as the harness builds it (Phases.done, collect_rank, EnergyOnNode),
+    """One rank's tree as the harness builds it (PhaseTimer.done, collect_rank, EnergyOnNode),
     with plausible timings of PD14 at scale 0.1 on run.threads_per_task threads; returns it
     and the run's end on the clock."""
     threads = run.threads_per_task
@@ -157,21 +157,23 @@ def rank_tree(run: Run, rng: np.random.Generator, t_start: float, failed: bool) 
 
 
 def run_record(run: Run, index: int, context: dict, host: dict, versions: dict) -> dict:
-    """A complete run record, assembled as spikescale.harness.run assembles it."""
+    """A complete run record, assembled as spikescale.harness.execute assembles it."""
     rng = np.random.default_rng(index)
     failed = index % FAILED_EVERY == FAILED_EVERY - 1
     t_start = 1.79e9 + 20.0 * index
     tree, t_end = rank_tree(run, rng, t_start, failed)
     spec = run.spec()
-    error = "RuntimeError: NEST exception: a benchmark failure" if failed else ""
-    tb = f"Traceback (most recent call last):\n  ...\n{error}\n" if failed else ""
+    ending = harness.Ending()
+    if failed:
+        error = "RuntimeError: NEST exception: a benchmark failure"
+        ending = harness.Ending(status="failed", error=error, error_type="RuntimeError", failed_phase="simulate",
+                                traceback=f"Traceback (most recent call last):\n  ...\n{error}\n")
     allocation_tree = {"attrs": {"requested_nodes": 1, "requested_tasks_per_node": 1,
                                  "requested_threads_per_task": run.threads_per_task, "mpi_world_size": 1,
                                  "nodes_used": ["vm"]},
                        "rank_node": np.array(["vm"], dtype=str), "rank_cpus_usable": np.array([2], dtype=np.int64)}
-    record = harness.build_record(spec, context, [tree], "failed" if failed else "ok", error,
-                                  "RuntimeError" if failed else "", "simulate" if failed else "", tb, host, versions,
-                                  allocation_tree, "phase")
+    record = harness.build_record(spec, context, [tree], ending=ending, host=host, versions=versions,
+                                  allocation_tree=allocation_tree, peak_scope="phase")
     # what build_record takes from this process's clock and command line: the run's own
     record["attrs"]["started_at"], record["attrs"]["finished_at"] = iso(t_start), iso(t_end)
     record["summary"]["attrs"]["t_total_s"] = t_end - t_start + 0.3

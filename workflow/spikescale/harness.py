@@ -1,12 +1,16 @@
 """Run one run in phases and write its record: ``python -m spikescale.harness``.
 
-Phases: setup, create, connect, [compile, load], presimulate, simulate, collect (compile and
-load only for backends that generate code: Brian2). Each phase starts after a
-barrier on all ranks and records its wall time and memory; the backend's kernel timers are
-kept per phase (NEST resets them at each Simulate, so the presimulation stays apart from
-the simulation). A run that raises (or gets SIGTERM between simulator calls) still writes
+Phases (spikescale.phases): setup, create, connect, [compile, load], presimulate, simulate,
+collect; compile and load only for backends whose capabilities declare build phases
+(spikescale.backends.base: code generation, or a platform's mapping). Each phase starts after
+a barrier on all ranks and records its wall time and memory; the backend's kernel timers are
+kept per phase (a simulator may reset them at each simulation: the presimulation's stay apart
+from the simulation's). A run that raises (or gets SIGTERM between simulator calls) still writes
 its record, with status "failed", the phase it died in and the error. The record is written
 atomically, so a run killed with SIGKILL leaves no run file at all and is redone.
+
+The harness drives a backend only through spikescale.backends.base.Backend and reads what it
+can do from its Capabilities; it knows no backend by name.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -32,11 +37,11 @@ from spikescale import allocation, memory, provenance  # noqa: E402
 from spikescale.energy import discover as energy_discover  # noqa: E402
 from spikescale.energy.sampler import Sampler  # noqa: E402
 from spikescale.energy.summary import energy_summary  # noqa: E402
-from spikescale.backends import get_backend  # noqa: E402
+from spikescale.backends import capabilities, get_backend  # noqa: E402
+from spikescale.backends.base import Backend, Capabilities, PlatformRecord  # noqa: E402
+from spikescale.phases import BY_NAME, CONSTRUCTION, PHASES, column  # noqa: E402
 from spikescale.record import iso, write_record  # noqa: E402
 from spikescale.schemas import complete  # noqa: E402
-
-PHASES = ("setup", "create", "connect", "compile", "load", "presimulate", "simulate", "collect")
 
 
 class Terminated(Exception):
@@ -57,8 +62,8 @@ def log(msg: str) -> None:
     print(f"[{datetime.now().strftime('%H:%M:%S')}] {_LOG_PREFIX}{msg}", flush=True)
 
 
-class Phases:
-    """Times phases on this rank; memory per phase in MB."""
+class PhaseTimer:
+    """Times the phases (spikescale.phases) on this rank; memory per phase in MB."""
 
     def __init__(self, comm):
         self.comm = comm
@@ -69,6 +74,8 @@ class Phases:
 
     @contextmanager
     def phase(self, name: str):
+        if name not in BY_NAME:
+            raise ValueError(f"no phase {name!r} in spikescale.phases")
         if self.comm is not None:
             self.comm.barrier()
         if self.sampler is not None:
@@ -110,108 +117,176 @@ def _timers_tree(timers: dict) -> dict:
     return tree
 
 
-def run(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
+@dataclass(frozen=True)
+class Ending:
+    """How a run ended: "ok", or "failed" in a phase, with the error and its traceback."""
+
+    status: str = "ok"
+    error: str = ""
+    error_type: str = ""
+    failed_phase: str = ""  # "" when it failed outside every phase
+    traceback: str = ""
+
+    @classmethod
+    def failure(cls, exc: BaseException, phase: str) -> Ending:
+        error_type = type(exc).__name__
+        return cls(status="failed", error=f"{error_type}: {exc}", error_type=error_type, failed_phase=phase,
+                   traceback="".join(traceback.format_exception(exc)))
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def execute(spec: dict, context: dict, out: str | Path, comm=None) -> dict:
     """Run one run and write its record to ``out`` (rank 0). Returns the record on rank 0,
     {} on other ranks. Never raises for errors of the run itself: they are recorded."""
-    phases = Phases(comm)  # without comm yet: the first barrier waits for MPI (see setup)
-    rank_tree: dict = {"attrs": {"rank": 0}}
-    status, error, error_type, failed_phase, tb = "ok", "", "", "", ""
-    # Provenance first: a run that later exhausts its memory can still be described.
-    versions = provenance.package_versions()
-    host = {**provenance.collect_host(), **provenance.git_state()}
-    allocation_tree: dict = {}
-    backend = None
-    energy = None
+    rank_run = RankRun(spec, context, comm)
     log(f"run {spec['run_id']}: backend {spec['backend']}, n_scaling {spec['n_scaling']}, "
         f"k_scaling {spec['k_scaling']}, {spec['nodes']} node(s) x {spec['tasks_per_node']} task(s) x "
         f"{spec['threads_per_task']} thread(s), seed {spec['seed']}")
+    ending = Ending()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        with phases.phase("setup"):
-            backend = get_backend(spec["backend"], spec, context)
-            comm_mod.require_mpi_support()  # before NEST, which would exit without a record
-            # The simulator first: NEST initialises MPI when it is imported, and mpi4py then
-            # joins that MPI (the order NEST's MPI build is tested with, envs/build_nest_mpi.sh).
-            backend.import_simulator()
-            comm = comm or comm_mod.world()
-            phases.comm = comm
-            rank_tree["attrs"]["rank"] = comm.rank
-            set_log_rank(comm)
-            allocation_tree = check_allocation(spec, context, comm)
-            energy = EnergyOnNode(spec, context, comm, allocation_tree)
-            phases.sampler = energy.sampler
-            energy.measure_idle()
-            backend.setup()
-            versions.update(backend.versions())
-            check_versions(context.get("software", {}).get("versions", {}), versions)
-        with phases.phase("create"):
-            backend.create()
-        with phases.phase("connect"):
-            backend.connect()
-        if hasattr(backend, "compile"):
-            # Code-generating backends (Brian2): code generation and compilation, then the
-            # program's start (loading its arrays, initial state); NEST has neither phase.
-            with phases.phase("compile"):
-                backend.compile()
-            with phases.phase("load"):
-                backend.load()
-        timers = {"construction": backend.kernel_timers()}
-        if spec["t_presim_ms"] > 0:
-            with phases.phase("presimulate"):
-                backend.simulate(spec["t_presim_ms"], progress=_progress)
-            timers["presimulate"] = backend.kernel_timers()
-        with phases.phase("simulate"):
-            backend.simulate(spec["t_sim_ms"], progress=_progress)
-        timers["simulate"] = backend.kernel_timers()
-        spikes_counted = backend.spikes_in_last_simulate()
-        with phases.phase("collect"):
-            rank_tree.update(collect_rank(spec, backend, timers, spikes_counted))
-        phases.finish()
+        rank_run.run_phases()
     except BaseException as exc:  # noqa: BLE001 - every way a run can die is recorded
         if isinstance(exc, SystemExit):
             raise
-        status = "failed"
-        failed_phase = phases.current or ""
-        error_type = type(exc).__name__
-        error = f"{error_type}: {exc}"
-        tb = traceback.format_exc()
-        log(f"RUN FAILED in phase {failed_phase or '(none)'}: {error}")
-        if backend is not None:
+        ending = rank_run.failed(exc)
+    finally:
+        if ending.ok:
+            signal.signal(signal.SIGTERM, previous)
+        rank_run.stop_meters()
+    return rank_run.write(out, ending)
+
+
+class RankRun:
+    """One run as this rank does it: the phases in order, then its part of the record."""
+
+    def __init__(self, spec: dict, context: dict, comm=None):
+        self.spec, self.context = spec, context
+        self.comm = comm  # None until set-up has MPI up
+        self.timer = PhaseTimer(comm)  # without comm yet: the first barrier waits for MPI (see _set_up)
+        self.rank_tree: dict = {"attrs": {"rank": 0}}
+        # Provenance first: a run that later exhausts its memory can still be described.
+        self.versions = provenance.package_versions()
+        self.host = {**provenance.collect_host(), **provenance.git_state()}
+        self.allocation_tree: dict = {}
+        self.backend: Backend | None = None
+        self.energy: EnergyOnNode | None = None
+        self.platform: PlatformRecord | None = None
+        self.kernel_timers: dict = {}
+        self.spikes_counted = 0
+
+    def run_phases(self) -> None:
+        self._set_up()
+        with self.timer.phase("create"):
+            self.backend.create()
+        with self.timer.phase("connect"):
+            self.backend.connect()
+        if self.backend.capabilities_of_run().build_phases:
+            # code generation and compilation (or mapping), then the program's (or the
+            # platform's) start: loading its arrays, its initial state
+            with self.timer.phase("compile"):
+                self.backend.compile()
+            with self.timer.phase("load"):
+                self.backend.load()
+        self._simulate()
+        with self.timer.phase("collect"):
+            self._collect()
+        self.timer.finish()
+
+    def _set_up(self) -> None:
+        with self.timer.phase("setup"):
+            self.backend = get_backend(self.spec["backend"], self.spec, self.context)
+            comm_mod.require_mpi_support()  # before the simulator, which could exit without a record
+            # The simulator first: one built with MPI initialises MPI when it is imported, and
+            # mpi4py then joins that MPI (the order envs/build_nest_mpi.sh tests its build with).
+            self.backend.import_simulator()
+            self.comm = self.comm or comm_mod.world()
+            self.timer.comm = self.comm
+            self.rank_tree["attrs"]["rank"] = self.comm.rank
+            set_log_rank(self.comm)
+            self.allocation_tree = check_allocation(self.spec, self.context, self.comm)
+            self.energy = EnergyOnNode(self.spec, self.context, self.comm, self.allocation_tree)
+            self.timer.sampler = self.energy.sampler
+            self.energy.measure_idle()
+            self.backend.setup()
+            self.versions.update(self.backend.versions())
+            check_versions(self.context.get("software", {}).get("versions", {}), self.versions)
+
+    def _simulate(self) -> None:
+        """The presimulation (when asked for) and the simulation, each with the kernel
+        timers at its end; the construction's timers before them."""
+        self.kernel_timers = {"construction": self.backend.kernel_timers()}
+        if self.spec["t_presim_ms"] > 0:
+            with self.timer.phase("presimulate"):
+                self.backend.simulate(self.spec["t_presim_ms"], progress=_progress)
+            self.kernel_timers["presimulate"] = self.backend.kernel_timers()
+        with self.timer.phase("simulate"):
+            self.backend.simulate(self.spec["t_sim_ms"], progress=_progress)
+        self.kernel_timers["simulate"] = self.backend.kernel_timers()
+        self.spikes_counted = self.backend.spikes_in_last_simulate()
+
+    def _collect(self) -> None:
+        self.rank_tree.update(collect_rank(self.spec, self.backend, self.kernel_timers, self.spikes_counted))
+        if self.backend.capabilities_of_run().platform_record:
+            self.platform = self.backend.platform_record()
+            self.rank_tree["platform"] = self.platform.tree()
+
+    def failed(self, exc: BaseException) -> Ending:
+        """How the run ended; the simulator's memory freed for the writing of the record."""
+        ending = Ending.failure(exc, self.timer.current or "")
+        log(f"RUN FAILED in phase {ending.failed_phase or '(none)'}: {ending.error}")
+        if self.backend is not None:
             # Free the simulator's memory first: after an out-of-memory error, HDF5 could
             # not even open the record file (seen: a segfault inside H5Fcreate).
             try:
-                backend.release()
+                self.backend.release()
             except Exception as release_error:  # noqa: BLE001 - the original error matters more
                 log(f"could not release the simulator's memory: {release_error}")
-    finally:
-        if status == "ok":
-            signal.signal(signal.SIGTERM, previous)
-        if energy is not None:
-            rank_tree.update(energy.finish())
+        return ending
+
+    def stop_meters(self) -> None:
+        """This node's energy meters, and the platform's own modelled one, into the rank's tree."""
+        if self.energy is not None:
+            self.rank_tree.update(self.energy.finish())
         try:
-            add_platform_energy(rank_tree, backend)
+            add_platform_energy(self.rank_tree, self.backend)
         except Exception as model_error:  # noqa: BLE001 - the run's own record matters more
             log(f"could not model the platform's energy: {model_error}")
 
-    rank_tree["phases"] = phases.done
-    comm = comm or comm_mod.SingleRank()  # failed before MPI was up: every rank speaks for itself
-    if status != "ok" and comm.size > 1:
-        # The other ranks may be waiting inside the simulator's own communication and would
-        # never reach a gather: this rank writes what it knows, then ends the whole run.
-        record = build_record(spec, context, [rank_tree], status, error, error_type, failed_phase, tb,
-                              host, versions, allocation_tree, phases.peak_scope)
-        record["attrs"]["error"] = f"rank {comm.rank} of {comm.size}: {error}"
+    def runs_on(self) -> Capabilities | None:
+        """Where the run ran, as its backend says; None before the backend exists (the
+        summary then says what the backend's class declares)."""
+        return self.backend.capabilities_of_run() if self.backend is not None else None
+
+    def write(self, out: str | Path, ending: Ending) -> dict:
+        """Gather the ranks' trees and write the record on rank 0; a failed rank of several
+        writes its own and ends the whole run."""
+        self.rank_tree["phases"] = self.timer.done
+        comm = self.comm or comm_mod.SingleRank()  # failed before MPI was up: every rank speaks for itself
+        if not ending.ok and comm.size > 1:
+            # The other ranks may be waiting inside the simulator's own communication and would
+            # never reach a gather: this rank writes what it knows, then ends the whole run.
+            record = self._record([self.rank_tree], ending)
+            record["attrs"]["error"] = f"rank {comm.rank} of {comm.size}: {ending.error}"
+            write_record(out, record)
+            log(f"record written by rank {comm.rank}: {out} (status failed); aborting the other ranks")
+            comm.abort(1)
+        gathered = comm.gather(self.rank_tree)
+        if comm.rank != 0:
+            return {}
+        record = self._record(gathered, ending)
         write_record(out, record)
-        log(f"record written by rank {comm.rank}: {out} (status failed); aborting the other ranks")
-        comm.abort(1)
-    gathered = comm.gather(rank_tree)
-    if comm.rank != 0:
-        return {}
-    record = build_record(spec, context, gathered, status, error, error_type, failed_phase, tb, host, versions,
-                          allocation_tree, phases.peak_scope)
-    write_record(out, record)
-    log(f"record written: {out} (status {status})")
-    return record
+        log(f"record written: {out} (status {ending.status})")
+        return record
+
+    def _record(self, gathered: list[dict], ending: Ending) -> dict:
+        return build_record(self.spec, self.context, gathered, ending=ending, host=self.host, versions=self.versions,
+                            allocation_tree=self.allocation_tree, peak_scope=self.timer.peak_scope,
+                            runs_on=self.runs_on(),
+                            platform_summary=self.platform.summary_attrs if self.platform else None)
 
 
 def _progress(done_ms: float, total_ms: float) -> None:
@@ -287,18 +362,20 @@ def check_allocation(spec: dict, context: dict, comm) -> dict:
     return tree
 
 
-def add_platform_energy(rank_tree: dict, backend) -> None:
-    """A platform's own modelled energy (an emulated SpiNNaker board) as one more meter of
-    the rank's energy tree; it counts for the run instead of the host's meters, which measured
-    the emulator (spikescale/energy/summary.py)."""
-    meter = backend.platform_energy() if backend is not None and hasattr(backend, "platform_energy") else None
+def add_platform_energy(rank_tree: dict, backend: Backend | None) -> None:
+    """A platform's own modelled energy (an emulated board) as one more meter of the rank's
+    energy tree; it counts for the run instead of the host's meters, which measured the
+    emulator (spikescale/energy/summary.py)."""
+    if backend is None or not backend.capabilities_of_run().platform_energy:
+        return
+    meter = backend.platform_energy()
     if meter is None:
         return
     energy = rank_tree.setdefault("energy", {"attrs": {"node": "", "unavailable": "[]"}})
     energy.setdefault("meters", {})[f"{meter['attrs']['source']}-{meter['attrs']['scope']}"] = meter
 
 
-def collect_rank(spec: dict, backend, timers: dict, spikes_counted: int) -> dict:
+def collect_rank(spec: dict, backend: Backend, timers: dict, spikes_counted: int) -> dict:
     """This rank's kernel timers, counts and (validation runs) spikes."""
     tree: dict = {"kernel_timers": {name: _timers_tree(t) for name, t in timers.items()}}
     counts = backend.counts()
@@ -318,19 +395,21 @@ def collect_rank(spec: dict, backend, timers: dict, spikes_counted: int) -> dict
         counts["synaptic_events"] = float(spikes_counted * backend.network.n_synapses / backend.network.n_neurons)
         counts["synaptic_events_method"] = "spikes (kernel counter) x mean out-degree of the network"
     tree["counts"] = {"attrs": counts}
-    if hasattr(backend, "platform_record"):  # SpiNNaker: board choice, mapping, modelled time
-        tree.update(backend.platform_record())
     return tree
 
 
-def build_record(spec, context, gathered, status, error, error_type, failed_phase, tb, host, versions,
-                 allocation_tree, peak_scope) -> dict:
+def build_record(spec: dict, context: dict, gathered: list[dict], *, ending: Ending, host: dict, versions: dict,
+                 allocation_tree: dict, peak_scope: str, runs_on: Capabilities | None = None,
+                 platform_summary: dict | None = None) -> dict:
+    """The run's record from the ranks' trees (runs_on: where it ran, None: as its backend
+    declares; platform_summary: the platform's figures for the summary)."""
     t_end = time.time()
-    summary = summarize(spec, gathered, peak_scope, spec["t_sim_ms"] / 1000.0)
+    summary = summarize(spec, gathered, peak_scope, spec["t_sim_ms"] / 1000.0, runs_on=runs_on,
+                        platform_summary=platform_summary)
     summary["t_total_s"] = t_end - _T_START
     record = {
-        "attrs": {"run_id": spec["run_id"], "campaign": spec["campaign"], "status": status, "error": error,
-                  "error_type": error_type, "failed_phase": failed_phase,
+        "attrs": {"run_id": spec["run_id"], "campaign": spec["campaign"], "status": ending.status,
+                  "error": ending.error, "error_type": ending.error_type, "failed_phase": ending.failed_phase,
                   "started_at": iso(_T_START), "finished_at": iso(t_end)},
         "spec": {"attrs": spec},
         "summary": {"attrs": summary},
@@ -345,14 +424,9 @@ def build_record(spec, context, gathered, status, error, error_type, failed_phas
     }
     if allocation_tree:
         record["allocation"] = allocation_tree
-    if tb:
-        record["traceback"] = tb
+    if ending.traceback:
+        record["traceback"] = ending.traceback
     return record
-
-
-PHASE_COLUMNS = (("setup", "setup"), ("create", "create"), ("connect", "connect"), ("compile", "compile"),
-                 ("load", "load"), ("presimulate", "presim"),
-                 ("simulate", "sim"), ("collect", "collect"))
 
 
 def _rank_stats(out: dict, name: str, values: list[float]) -> None:
@@ -362,21 +436,32 @@ def _rank_stats(out: dict, name: str, values: list[float]) -> None:
     out[f"{name}_rank_max"] = max(values)
 
 
-def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_sim_model_s: float) -> dict:
+def _declared(backend: str) -> Capabilities | None:
+    try:
+        return capabilities(backend)
+    except ValueError:  # an unknown backend: its run failed in set-up
+        return None
+
+
+def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_sim_model_s: float, *,
+              runs_on: Capabilities | None = None, platform_summary: dict | None = None) -> dict:
     """Run-level figures: phase times are the maximum over ranks (the run is as slow as
     its slowest rank), counts are sums over ranks, memory the maximum; min, mean and max
-    over ranks are kept beside them."""
+    over ranks are kept beside them. Where the run ran (platform, emulated) comes from
+    runs_on, or as the spec's backend declares; the platform's own figures are copied."""
     out: dict = {"n_ranks": len(ranks)}
-    for name, short in PHASE_COLUMNS:
-        values = [r["phases"][name]["attrs"]["wall_s"] for r in ranks if name in r.get("phases", {})]
-        out[f"t_{short}_s"] = max(values) if values and len(values) == len(ranks) else None
-        if out[f"t_{short}_s"] is not None:
-            _rank_stats(out, f"t_{short}_s", values)
-    if out["t_create_s"] is not None and out["t_connect_s"] is not None:
-        out["t_construct_s"] = out["t_create_s"] + out["t_connect_s"]
-    out["rtf"] = out["t_sim_s"] / t_sim_model_s if out["t_sim_s"] is not None else None
-    if out["t_sim_s"] is not None and out["t_sim_s_rank_mean"] > 0:
-        out["imbalance_sim"] = out["t_sim_s"] / out["t_sim_s_rank_mean"]  # max over mean, 1 = balanced
+    for phase in PHASES:
+        values = [r["phases"][phase.name]["attrs"]["wall_s"] for r in ranks if phase.name in r.get("phases", {})]
+        out[phase.column] = max(values) if values and len(values) == len(ranks) else None
+        if out[phase.column] is not None:
+            _rank_stats(out, phase.column, values)
+    construction = [out[column(name)] for name in CONSTRUCTION]
+    if None not in construction:
+        out["t_construct_s"] = sum(construction)
+    t_sim = column("simulate")
+    out["rtf"] = out[t_sim] / t_sim_model_s if out[t_sim] is not None else None
+    if out[t_sim] is not None and out[f"{t_sim}_rank_mean"] > 0:
+        out["imbalance_sim"] = out[t_sim] / out[f"{t_sim}_rank_mean"]  # max over mean, 1 = balanced
     peaks = [max(p["attrs"]["mem_peak_mb"] for p in r["phases"].values()) for r in ranks if r.get("phases")]
     out["mem_peak_mb_max"] = max(peaks) if peaks else None
     if peaks:
@@ -392,8 +477,10 @@ def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_sim_model_s: flo
         out["synaptic_events_method"] = counts[0]["synaptic_events_method"]
         out["rate_mean_hz"] = out["n_spikes"] / out["n_neurons"] / t_sim_model_s if out["n_neurons"] else None
     out["n_populations"] = len(P.POPULATIONS)
-    platform = ranks[0].get("platform", {}).get("attrs", {}) if ranks else {}
-    out.update({k: v for k, v in platform.items() if k not in ("spynnaker_cfg", "spynnaker_energy_report")})
+    runs_on = runs_on or _declared(spec["backend"])
+    out["platform"] = runs_on.platform if runs_on else ""
+    out["emulated"] = runs_on.emulated if runs_on else False
+    out.update(platform_summary or {})
     out.update(energy_summary(ranks, out.get("synaptic_events")))
     return out
 
@@ -406,7 +493,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     spec = json.loads(args.spec)
     context = json.loads(args.context)
-    record = run(spec, context, args.out)
+    record = execute(spec, context, args.out)
     # A run ended by SIGTERM has written its record, and says so as a shell would (128 +
     # the signal): the supervisor then sets the attempt aside and the run is done again.
     if record and record.get("attrs", {}).get("error_type") == "Terminated":

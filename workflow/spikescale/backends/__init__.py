@@ -1,34 +1,42 @@
-"""Simulator backends behind one small interface the harness drives.
+"""Simulator backends behind one interface the harness drives (spikescale.backends.base).
 
 A backend builds PD14 from ``spikescale.models.pd14`` in phases (setup, create, connect), simulates,
 and reports kernel timers, counts and spikes. The harness times and records; a backend
-never does either.
+never does either. What each backend can do and what it runs on is declared on its class
+(``Capabilities``).
 """
 
 from __future__ import annotations
 
-BACKENDS = ("nest", "brian2", "brian2genn", "spinnaker")
-# backend -> (platform it runs on, whether that platform is emulated in software; None: it
-# depends on the run, which records it as summary attribute `emulated`)
-BACKEND_PLATFORMS = {"nest": ("cpu", False), "brian2": ("cpu", False), "brian2genn": ("gpu", False),
-                     "spinnaker": ("spinnaker", None)}
+import importlib
+
+from spikescale.backends.base import Backend, Capabilities
+
+# backend name -> "module:class". Imported on demand: each backend's simulator lives in its
+# own environment, and the modules themselves import no simulator, so any environment can
+# read every backend's capabilities.
+REGISTRY = {
+    "nest": "spikescale.backends.nest:NestBackend",
+    "brian2": "spikescale.backends.brian2:Brian2Backend",
+    "brian2genn": "spikescale.backends.brian2genn:Brian2GeNNBackend",
+    "spinnaker": "spikescale.backends.spinnaker:SpiNNakerBackend",
+}
+BACKEND_NAMES = tuple(REGISTRY)
 
 
-def get_backend(name: str, run: dict, context: dict | None = None):
-    if name == "nest":
-        from spikescale.backends.nest import NestBackend
+def backend_class(name: str) -> type[Backend]:
+    """The class registered for a backend name."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKEND_NAMES)}")
+    module, cls = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), cls)
 
-        return NestBackend(run)
-    if name == "brian2":
-        from spikescale.backends.brian2 import Brian2Backend
 
-        return Brian2Backend(run)
-    if name == "brian2genn":
-        from spikescale.backends.brian2genn import Brian2GeNNBackend
+def capabilities(name: str) -> Capabilities:
+    """What a backend declares it can do and runs on (before any run refines it)."""
+    return backend_class(name).capabilities
 
-        return Brian2GeNNBackend(run)
-    if name == "spinnaker":
-        from spikescale.backends.spinnaker import SpiNNakerBackend
 
-        return SpiNNakerBackend(run, context)
-    raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+def get_backend(name: str, run: dict, context: dict | None = None) -> Backend:
+    """The backend object for one run."""
+    return backend_class(name)(run, context)

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spikescale.models.pd14 import brian2_builder, derived
+from spikescale.backends.base import Backend, Capabilities
+from spikescale.models.pd14 import brian2_builder
 from spikescale.models.pd14 import params as P
 
 MARKER = "@spikescale"
@@ -43,18 +44,15 @@ def _marker_code(what: str, counter_array: str, timers: tuple[str, ...] = ()) ->
             "{ std::string _spikescale_line; if (!std::getline(std::cin, _spikescale_line)) return 3; }\n")
 
 
-class Brian2Backend:
+class Brian2Backend(Backend):
     name = "brian2"
-    platform = "cpu"
-    emulated = False
+    capabilities = Capabilities(platform="cpu", emulated=False, build_phases=True, mpi=False)
     device_name = "cpp_standalone"
 
-    def __init__(self, run: dict):
-        self.run = run
+    def __init__(self, run: dict, context: dict | None = None):
+        super().__init__(run, context)
         self.b2 = None
         self.handles = None
-        self.network = derived.derive(run["n_scaling"], run["k_scaling"], run["drive"], run["thalamic_input"],
-                                      run.get("weight_factor", 1.0))
         self.rng = np.random.default_rng(int(run["seed"]))
         self.workdir: Path | None = None
         self.proc = None

@@ -23,10 +23,12 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
-from spikescale.models.pd14 import brian2_builder
+from spikescale.backends.base import Capabilities
 from spikescale.backends.brian2 import Brian2Backend, _marker_code
+from spikescale.models.pd14 import brian2_builder
 
 # GeNN's kernel timers (seconds, summed over the program), printed at each marker
 GENN_TIMERS = ("neuronUpdateTime", "presynapticUpdateTime", "initTime", "initSparseTime")
@@ -89,9 +91,19 @@ def cuda13_problem(genn_path: str, cuda: str) -> str | None:
 
 class Brian2GeNNBackend(Brian2Backend):
     name = "brian2genn"
-    platform = "gpu"
-    emulated = False
+    capabilities = Capabilities(platform="gpu", emulated=False, build_phases=True, mpi=False)
     device_name = "genn"
+
+    def __init__(self, run: dict, context: dict | None = None):
+        super().__init__(run, context)
+        self.use_gpu: bool | None = None  # decided in setup: a CUDA toolkit and a visible GPU
+
+    def capabilities_of_run(self) -> Capabilities:
+        """Without a CUDA toolkit or a GPU, GeNN runs its single-threaded CPU backend: the
+        run's figures are then the CPU's."""
+        if self.use_gpu is False:
+            return replace(self.capabilities, platform="cpu")
+        return self.capabilities
 
     def import_simulator(self) -> None:
         import brian2

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikescale.models.pd14 import derived, nest_builder
+from spikescale.backends.base import Backend, Capabilities
+from spikescale.models.pd14 import nest_builder
 from spikescale.models.pd14 import params as P
 
 
-class NestBackend:
+class NestBackend(Backend):
     name = "nest"
-    platform = "cpu"
-    emulated = False
+    capabilities = Capabilities(platform="cpu", emulated=False, build_phases=False, mpi=True)
 
-    def __init__(self, run: dict):
-        self.run = run
+    def __init__(self, run: dict, context: dict | None = None):
+        super().__init__(run, context)
         self.nest = None
         self.handles = None
-        self.network = derived.derive(run["n_scaling"], run["k_scaling"], run["drive"], run["thalamic_input"],
-                                      run.get("weight_factor", 1.0))
 
     def import_simulator(self) -> None:
         import nest  # imported here so that its start-up counts as set-up time
