@@ -1,6 +1,8 @@
 """What a run asks of the machine (SLURM request, MPI launcher) and the check that it got
 exactly that. The live-cluster tests come with the SLURM work; these pin the arithmetic."""
 
+from pathlib import Path
+
 import pytest
 
 from helpers import edit_yaml, write_yaml
@@ -127,3 +129,14 @@ def test_shell_metacharacters_in_sbatch_options_are_refused(config_dir):
         load_campaign("tiny", config_dir)
     keys = {p.key for p in info.value.problems}
     assert {"slurm.partition", "slurm.extra_sbatch[0]"} <= keys
+
+
+def test_jobs_find_the_workflow_python_first_and_the_repository():
+    """Rules say plain `python`: without conda it must be the interpreter running Snakemake."""
+    from spikescale.jobs import prepare_job_environment
+
+    environ = {"PATH": "/usr/bin:/bin"}
+    prepare_job_environment(Path("/repo"), "/venv/bin/python", environ)
+    assert environ == {"PATH": "/venv/bin:/usr/bin:/bin", "SPIKESCALE_REPO": "/repo"}
+    prepare_job_environment(Path("/repo"), "/venv/bin/python", environ)  # once is enough
+    assert environ["PATH"] == "/venv/bin:/usr/bin:/bin"

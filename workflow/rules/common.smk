@@ -3,30 +3,22 @@
 # logic lives there, in importable and tested modules (spikescale.jobs for run commands).
 import hashlib
 import json
-import os
 import re
 import shlex
-import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from spikescale.config import load_campaign
 from spikescale.errors import ConfigError
-from spikescale.jobs import SUPERVISED_RUN_SHELL, RunCommands, run_resources, shapes
+from spikescale.jobs import SUPERVISED_RUN_SHELL, RunCommands, prepare_job_environment, run_resources, shapes
 from spikescale.plan import plan_runs, reference_key, reference_runs
 from spikescale.resources import cores_requested
 from spikescale.software import missing_environment
 
 REPO = Path(workflow.basedir).resolve()
-# Every rule's shell says plain `python`: under --sdm conda that is the rule's declared
-# environment; otherwise the interpreter running Snakemake (the workflow's environment),
-# put first on PATH here for the jobs this Snakemake starts.
-if Path(sys.executable).parent.as_posix() not in os.environ.get("PATH", "").split(os.pathsep)[:1]:
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-# For the conda environments' post-deploy scripts (envs/conda_post_deploy.sh), which install
-# this repository's spikescale into each environment Snakemake creates.
-os.environ["SPIKESCALE_REPO"] = str(REPO)
+# Every rule's shell says plain `python`: the rule's declared environment (spikescale.jobs).
+prepare_job_environment(REPO)
 
 CONFIG_DIR = str(config.get("config_dir", REPO / "config"))
 try:

@@ -8,7 +8,9 @@ workflow starts it. Rules stay thin: they only name files and call these functio
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,6 +30,21 @@ SUPERVISED_RUN_SHELL = ("python -m spikescale.supervise --spec {params.spec:q} -
                         " --failed-dir {params.failed_dir:q} --log {log:q} -- bash -c {params.command:q}")
 
 Shape = tuple[str, int, int, int]  # backend, nodes, tasks per node, threads per task
+
+
+def prepare_job_environment(repo_root: Path, interpreter: str = sys.executable,
+                            environ: dict | None = None) -> None:
+    """Set up the environment the workflow's jobs inherit. Every rule's shell says plain
+    ``python``: under ``--sdm conda`` Snakemake activates the rule's declared environment and
+    that is its python; otherwise it is the interpreter running Snakemake (the workflow's
+    environment), put first on PATH here. SPIKESCALE_REPO tells the conda environments'
+    post-deploy scripts (envs/conda_post_deploy.sh) which clone's spikescale to install."""
+    environ = os.environ if environ is None else environ
+    folder = str(Path(interpreter).parent)
+    path = environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != folder:
+        environ["PATH"] = os.pathsep.join([folder, path]) if path else folder
+    environ["SPIKESCALE_REPO"] = str(repo_root)
 
 
 def shape_of(run: Run) -> Shape:
