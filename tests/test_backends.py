@@ -18,6 +18,7 @@ from spikescale.backends.spinnaker_board import SpiNNakerBoard
 from spikescale.backends.spinnaker_emulated import SpiNNakerEmulated
 from spikescale.energy import summary as energy
 from spikescale.models.pd14 import derived
+from spikescale.schemas import load_schema
 from spikescale.spinnaker.board import Choice
 
 from helpers import run_spec
@@ -35,6 +36,12 @@ def test_the_registry_names_every_backend_once():
         assert backend_class(name).name == name
     with pytest.raises(ValueError, match="unknown backend 'neuron'; known: nest, brian2, brian2genn, spinnaker"):
         backend_class("neuron")
+
+
+def test_the_config_schemas_allow_the_registered_backends():
+    experiment, software = load_schema("experiment"), load_schema("software")
+    assert tuple(experiment["properties"]["backends"]["items"]["enum"]) == BACKEND_NAMES
+    assert tuple(software["propertyNames"]["enum"]) == BACKEND_NAMES
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)

@@ -41,6 +41,7 @@ def test_ok_run_has_every_phase_in_order(recorded):
     assert s["rtf"] == pytest.approx(s["t_sim_s"] / (spec["t_sim_ms"] / 1000))
     assert s["t_total_s"] > s["t_construct_s"] + s["t_presim_s"] + s["t_sim_s"]
     assert s["mem_peak_scope"] in ("phase", "process")
+    assert s["platform"] == "cpu" and s["emulated"] is False  # as the backend declares (spikescale.backends)
 
 
 def test_counts_match_the_model(recorded):

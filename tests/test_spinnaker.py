@@ -72,7 +72,7 @@ def test_emulated_run_records_every_phase_and_says_it_is_emulated(emulated):
     assert sorted(phases, key=lambda p: phases[p]["attrs"]["order"]) == \
         ["setup", "create", "connect", "compile", "load", "presimulate", "simulate", "collect"]
     s = rec["summary"]["attrs"]
-    assert s["emulated"] and s["platform_mode"] == "emulated"
+    assert s["emulated"] and s["platform"] == "spinnaker" and s["platform_mode"] == "emulated"
     assert "fallback: emulate" in s["platform_reason"]
     assert rec["provenance"]["packages"]["attrs"]["sPyNNaker"] == "1!7.4.1"
     cfg = rec["ranks"]["0"]["platform"]["attrs"]["spynnaker_cfg"]
@@ -192,9 +192,13 @@ def test_hardware_path_runs_up_to_the_board_and_fails_clearly(spinnaker_python, 
 
     # with nothing answering, require_hardware stops in setup and says what to do
     proc = _harness(spec, tmp_path / "none.h5", context, TMPDIR=str(tmp_path))
-    a = read_record(tmp_path / "none.h5")["attrs"]
+    record = read_record(tmp_path / "none.h5")
+    a = record["attrs"]
     assert a["status"] == "failed" and a["failed_phase"] == "setup"
     assert "require_hardware, but no SpiNNaker board answered at 127.0.0.1" in a["error"]
+    # refused at the board choice, which comes after the allocation check and the energy meters
+    assert "allocation" in record and "energy" in record["ranks"]["0"]
+    assert record["summary"]["attrs"]["platform"] == "spinnaker" and not record["summary"]["attrs"]["emulated"]
 
 
 @pytest.mark.needs_nest
