@@ -292,23 +292,16 @@ def axes_problems(c: Campaign) -> list[ConfigProblem]:
 
 
 def one_process_problems(c: Campaign) -> list[ConfigProblem]:
-    """Brian2, brian2genn and sPyNNaker run as one process: no shape with several ranks."""
+    """Backends without MPI (their declared capabilities) run as one process: no shape with
+    several ranks."""
+    from spikescale.backends import capabilities
+
     exp, f_exp = c.experiment, c.files["experiment"]
     if not _multi_rank(exp):
         return []
-    problems = []
-    for b2_backend in ("brian2", "brian2genn"):
-        if b2_backend in exp["backends"]:
-            problems.append(ConfigProblem(
-                f_exp, "backends", b2_backend,
-                "Brian2 runs on one process (threads or one GPU, no MPI): use tasks_per_node [1] and nodes [1] "
-                f"in a campaign with {b2_backend}"))
-    if "spinnaker" in exp["backends"]:
-        problems.append(ConfigProblem(
-            f_exp, "backends", "spinnaker",
-            "sPyNNaker runs from one host process (the board, or the emulator, does the work): use "
-            "tasks_per_node [1] and nodes [1] in a campaign with spinnaker"))
-    return problems
+    return [ConfigProblem(f_exp, "backends", backend, f"{capabilities(backend).one_process_why}: use "
+                          f"tasks_per_node [1] and nodes [1] in a campaign with {backend}")
+            for backend in exp["backends"] if not capabilities(backend).mpi]
 
 
 def spinnaker_problems(c: Campaign) -> list[ConfigProblem]:

@@ -19,7 +19,7 @@ MB_PER_RANK = 600  # interpreter, NEST kernel, buffers
 
 
 def estimated_memory_mb(run: dict) -> int:
-    net = derived.derive(run["n_scaling"], run["k_scaling"], run["drive"], run["thalamic_input"])
+    net = derived.network_of(run)
     ranks = run["nodes"] * run["tasks_per_node"]
     return int(MB_PER_RANK * ranks + net.connections_total() * BYTES_PER_CONNECTION / 1e6)
 

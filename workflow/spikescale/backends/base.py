@@ -31,10 +31,13 @@ class Capabilities:
     mpi: bool  # runs with several MPI ranks; False: one process (threads at most)
     platform_energy: bool = False  # models the platform's own energy as a meter (platform_energy())
     platform_record: bool = False  # adds a platform subtree to the rank's record (platform_record())
+    one_process_why: str = ""  # without MPI: why, for the configuration check that refuses ranks
 
     def __post_init__(self):
         if self.platform not in PLATFORMS:
             raise ValueError(f"platform {self.platform!r}; known: {', '.join(PLATFORMS)}")
+        if not self.mpi and not self.one_process_why:
+            raise ValueError("a backend without MPI says why it runs as one process (one_process_why)")
 
 
 @dataclass

@@ -46,7 +46,8 @@ def _marker_code(what: str, counter_array: str, timers: tuple[str, ...] = ()) ->
 
 class Brian2Backend(Backend):
     name = "brian2"
-    capabilities = Capabilities(platform="cpu", emulated=False, build_phases=True, mpi=False)
+    capabilities = Capabilities(platform="cpu", emulated=False, build_phases=True, mpi=False,
+                                one_process_why="Brian2 runs on one process (threads or one GPU, no MPI)")
     device_name = "cpp_standalone"
 
     def __init__(self, run: dict, context: dict | None = None):

@@ -91,7 +91,8 @@ def cuda13_problem(genn_path: str, cuda: str) -> str | None:
 
 class Brian2GeNNBackend(Brian2Backend):
     name = "brian2genn"
-    capabilities = Capabilities(platform="gpu", emulated=False, build_phases=True, mpi=False)
+    capabilities = Capabilities(platform="gpu", emulated=False, build_phases=True, mpi=False,
+                                one_process_why="Brian2 runs on one process (threads or one GPU, no MPI)")
     device_name = "genn"
 
     def __init__(self, run: dict, context: dict | None = None):

@@ -41,7 +41,7 @@ class SpiNNakerBackend(Backend):
     name = "spinnaker"
     # As declared before the choice (a run that fails before it); the member's from then on.
     capabilities = Capabilities(platform="spinnaker", emulated=False, build_phases=True, mpi=False,
-                                platform_record=True)
+                                platform_record=True, one_process_why="sPyNNaker runs from one host process (the board, or the emulator, does the work)")
 
     def __init__(self, run: dict, context: dict | None = None):
         super().__init__(run, context)

@@ -17,7 +17,7 @@ class SpiNNakerBoard(SpiNNakerBase):
     # compile and load stay (empty) phases: on a board they happen inside the first run, and
     # runs.csv keeps one set of columns for both members
     capabilities = Capabilities(platform="spinnaker", emulated=False, build_phases=True, mpi=False,
-                                platform_record=True)
+                                platform_record=True, one_process_why="sPyNNaker runs from one host process (the board, or the emulator, does the work)")
 
     def __init__(self, run: dict, context: dict | None, choice: board.Choice, *, sim=None,
                  run_dir: Path | None = None):

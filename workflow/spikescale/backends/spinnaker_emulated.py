@@ -18,7 +18,8 @@ from spikescale.spinnaker.emulator import Constants, Drive, Emulator, Projection
 
 class SpiNNakerEmulated(SpiNNakerBase):
     capabilities = Capabilities(platform="spinnaker", emulated=True, build_phases=True, mpi=False,
-                                platform_energy=True, platform_record=True)
+                                platform_energy=True, platform_record=True,
+                                one_process_why="sPyNNaker runs from one host process (the board, or the emulator, does the work)")
     PROGRESS_FROM_MS = 2000.0  # as NEST's backend: progress lines for long simulations only
 
     def __init__(self, run: dict, context: dict | None, choice: board.Choice, *, sim=None,
