@@ -73,9 +73,7 @@ def test_workflow_without_genn_stops_at_planning(config_dir, tmp_path):
     assert "brian2genn needs GeNN 4.x, which is not on PyPI" in out and "genn_path" in out, out[-3000:]
 
 
-@pytest.mark.needs_genn
-@pytest.mark.skipif(not GENN_PATH, reason="GeNN is not installed (GENN_PATH unset; GeNN is not on PyPI: README, GeNN)")
-@pytest.mark.skipif(not BRIAN2GENN_PYTHON.exists(), reason="no .venvs/brian2genn (make brian2genn-env)")
+@pytest.mark.needs_genn  # GENN_PATH and .venvs/brian2genn (GeNN is not on PyPI: README, GeNN)
 def test_tiny_run_on_genn_cpu_mode(tmp_path):
     spec = run_spec(backend="brian2genn", record_spikes=True, threads_per_task=1, t_presim_ms=50.0, t_sim_ms=100.0)
     cmd = [str(BRIAN2GENN_PYTHON), "-m", "spikescale.harness", "--spec", json.dumps(spec),

@@ -35,8 +35,7 @@ def test_rapl_unavailable_says_why(tmp_path):
     assert "no RAPL package or DRAM zones" in rapl.discover(tmp_path / "empty")[1][0].reason
 
 
-@pytest.mark.needs_root
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges for a real permission check")
+@pytest.mark.needs_root  # root, to drop privileges for a real permission check
 def test_rapl_root_only_counters_are_reported_as_permission_denied():
     # Outside pytest's private temp folder, which user nobody could not enter at all.
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
