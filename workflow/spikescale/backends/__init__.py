@@ -37,6 +37,6 @@ def capabilities(name: str) -> Capabilities:
     return backend_class(name).capabilities
 
 
-def get_backend(name: str, run: dict, context: dict | None = None) -> Backend:
+def get_backend(name: str, spec: dict, context: dict | None = None) -> Backend:
     """The backend object for one run."""
-    return backend_class(name)(run, context)
+    return backend_class(name)(spec, context)

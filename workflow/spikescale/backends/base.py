@@ -63,10 +63,10 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
 
-    def __init__(self, run: dict, context: dict | None = None):
-        self.run = run  # the run spec (spikescale.plan.Run as a dict)
+    def __init__(self, spec: dict, context: dict | None = None):
+        self.spec = spec  # the run as a dict (spikescale.plan.Run.spec())
         self.context = context or {}  # the run's software and machine settings
-        self.network = derived.network_of(run)
+        self.network = derived.network_of(spec)
 
     def capabilities_of_run(self) -> Capabilities:
         """The capabilities as this run has them: the class's, unless the backend learns

@@ -50,11 +50,11 @@ class Brian2Backend(Backend):
                                 one_process_why="Brian2 runs on one process (threads or one GPU, no MPI)")
     device_name = "cpp_standalone"
 
-    def __init__(self, run: dict, context: dict | None = None):
-        super().__init__(run, context)
+    def __init__(self, spec: dict, context: dict | None = None):
+        super().__init__(spec, context)
         self.b2 = None
         self.handles = None
-        self.rng = np.random.default_rng(int(run["seed"]))
+        self.rng = np.random.default_rng(int(spec["seed"]))
         self.workdir: Path | None = None
         self.proc = None
         self._stdout_lines: list[str] = []
@@ -71,27 +71,27 @@ class Brian2Backend(Backend):
         self.b2 = brian2
 
     def _check_ranks(self) -> None:
-        ranks = self.run["nodes"] * self.run["tasks_per_node"]
+        ranks = self.spec["nodes"] * self.spec["tasks_per_node"]
         if ranks != 1:
             raise RuntimeError(f"run asks for {ranks} MPI ranks; Brian2 runs on one process (threads only)")
 
     def setup(self) -> None:
         self._check_ranks()
         b2 = self.b2
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"spikescale-{self.name}-{self.run['run_id']}-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"spikescale-{self.name}-{self.spec['run_id']}-"))
         b2.prefs.logging.file_log = False
         b2.prefs.logging.save_script = False
         self._set_device()
-        b2.defaultclock.dt = float(self.run["dt_ms"]) * b2.units.ms
+        b2.defaultclock.dt = float(self.spec["dt_ms"]) * b2.units.ms
         self._seed_run_time()
 
     def _seed_run_time(self) -> None:
         """Brian2's generator (the background spikes) from the run's seed."""
-        self.b2.seed(int(self.run["seed"]))
+        self.b2.seed(int(self.spec["seed"]))
 
     def _set_device(self) -> None:
         b2 = self.b2
-        threads = int(self.run["threads_per_task"])
+        threads = int(self.spec["threads_per_task"])
         b2.set_device("cpp_standalone", build_on_run=False, directory=str(self.workdir / "build"))
         b2.prefs.devices.cpp_standalone.openmp_threads = threads
         # make -j without a number starts every compiler at once: keep to the run's cores
@@ -99,15 +99,15 @@ class Brian2Backend(Backend):
 
     def versions(self) -> dict:
         return {"brian2": self.b2.__version__, "brian2_device": self.device_name,
-                "brian2_openmp_threads": int(self.run["threads_per_task"])}
+                "brian2_openmp_threads": int(self.spec["threads_per_task"])}
 
     # --- construction -----------------------------------------------------------------
     def create(self) -> None:
-        self.handles = brian2_builder.create(self.b2, self.network, self.rng, dt_ms=float(self.run["dt_ms"]),
-                                             record_spikes=self.run["record_spikes"])
+        self.handles = brian2_builder.create(self.b2, self.network, self.rng, dt_ms=float(self.spec["dt_ms"]),
+                                             record_spikes=self.spec["record_spikes"])
 
     def connect(self) -> None:
-        brian2_builder.connect(self.b2, self.network, self.handles, self.rng, dt_ms=float(self.run["dt_ms"]))
+        brian2_builder.connect(self.b2, self.network, self.handles, self.rng, dt_ms=float(self.spec["dt_ms"]))
 
     def _spike_monitor(self):
         return self.handles.spike_monitor if self.handles.spike_monitor is not None else self.handles.spike_counter
@@ -128,15 +128,15 @@ class Brian2Backend(Backend):
         if h.spike_counter is not None:
             h.spike_counter.active = False
         device.insert_code("main", _marker_code("loaded", self._counter_array))
-        if self.run["t_presim_ms"] > 0:
-            self.net.run(float(self.run["t_presim_ms"]) * ms)
+        if self.spec["t_presim_ms"] > 0:
+            self.net.run(float(self.spec["t_presim_ms"]) * ms)
             device.insert_code("main", _marker_code("presimulated", self._counter_array))
-            self._pending.append(float(self.run["t_presim_ms"]))
+            self._pending.append(float(self.spec["t_presim_ms"]))
         if h.spike_counter is not None:
             h.spike_counter.active = True
-        self.net.run(float(self.run["t_sim_ms"]) * ms)
+        self.net.run(float(self.spec["t_sim_ms"]) * ms)
         device.insert_code("main", _marker_code("simulated", self._counter_array))
-        self._pending.append(float(self.run["t_sim_ms"]))
+        self._pending.append(float(self.spec["t_sim_ms"]))
 
     def _build(self) -> None:
         self.b2.get_device().build(directory=str(self.workdir / "build"), compile=True, run=False, with_output=False)
@@ -224,7 +224,7 @@ class Brian2Backend(Backend):
         h = self.handles
         collected = {"n_synapses": int(sum(len(s) for s in h.recurrent))}
         if h.spike_monitor is not None:
-            collected["spikes"] = brian2_builder.spikes_by_population(h, self.network, float(self.run["dt_ms"]))
+            collected["spikes"] = brian2_builder.spikes_by_population(h, self.network, float(self.spec["dt_ms"]))
         self._collected = collected
         self._cleanup()
         return collected
@@ -247,7 +247,7 @@ class Brian2Backend(Backend):
     def counts(self) -> dict:
         c = self._finish()
         return {"n_neurons": int(self.network.n_neurons), "n_synapses_local": c["n_synapses"],
-                "n_connections_local": c["n_synapses"], "n_virtual_processes": int(self.run["threads_per_task"])}
+                "n_connections_local": c["n_synapses"], "n_virtual_processes": int(self.spec["threads_per_task"])}
 
     def population_first_ids(self) -> list[int]:
         """Senders are numbered from 1 like NEST's node ids (brian2_builder)."""

@@ -95,8 +95,8 @@ class Brian2GeNNBackend(Brian2Backend):
                                 one_process_why="Brian2 runs on one process (threads or one GPU, no MPI)")
     device_name = "genn"
 
-    def __init__(self, run: dict, context: dict | None = None):
-        super().__init__(run, context)
+    def __init__(self, spec: dict, context: dict | None = None):
+        super().__init__(spec, context)
         self.use_gpu: bool | None = None  # decided in setup: a CUDA toolkit and a visible GPU
 
     def capabilities_of_run(self) -> Capabilities:
@@ -148,25 +148,25 @@ class Brian2GeNNBackend(Brian2Backend):
                 "brian2_device": "genn (CUDA)" if self.use_gpu else "genn (CPU, single-threaded)"}
 
     def create(self) -> None:
-        self.handles = brian2_builder.create(self.b2, self.network, self.rng, dt_ms=float(self.run["dt_ms"]),
-                                             record_spikes=self.run["record_spikes"],
+        self.handles = brian2_builder.create(self.b2, self.network, self.rng, dt_ms=float(self.spec["dt_ms"]),
+                                             record_spikes=self.spec["record_spikes"],
                                              poisson_input=True)
 
     def connect(self) -> None:
-        brian2_builder.connect(self.b2, self.network, self.handles, self.rng, dt_ms=float(self.run["dt_ms"]),
+        brian2_builder.connect(self.b2, self.network, self.handles, self.rng, dt_ms=float(self.spec["dt_ms"]),
                                delay_classes=True)
 
     def _declare_runs(self) -> None:
         device = self.b2.get_device()
-        counter, presim_ms = self._counter_array, float(self.run["t_presim_ms"])
+        counter, presim_ms = self._counter_array, float(self.spec["t_presim_ms"])
         before = _marker_code("loaded", counter, GENN_TIMERS)
         if presim_ms > 0:
             before += f"eng.run({presim_ms / 1000.0!r});\n" + _marker_code("presimulated", counter, GENN_TIMERS)
             self._pending.append(presim_ms)
         device.insert_code("before_network_run", before)
         device.insert_code("after_network_run", _marker_code("simulated", counter, GENN_TIMERS))
-        self._pending.append(float(self.run["t_sim_ms"]))
-        self.net.run((presim_ms + float(self.run["t_sim_ms"])) * self.b2.units.ms)
+        self._pending.append(float(self.spec["t_sim_ms"]))
+        self.net.run((presim_ms + float(self.spec["t_sim_ms"])) * self.b2.units.ms)
 
     def _build(self) -> None:
         """Nothing: run() in _declare_runs has generated and compiled the program."""
@@ -179,7 +179,7 @@ class Brian2GeNNBackend(Brian2Backend):
         env.update(b2.prefs["devices.cpp_standalone.run_environment_variables"])
         env.update(device.run_environment_variables)
         # the program's own run() is the simulation: its duration (s) on the command line
-        return ["./main", "test", repr(float(self.run["t_sim_ms"]) / 1000.0)], env
+        return ["./main", "test", repr(float(self.spec["t_sim_ms"]) / 1000.0)], env
 
     def counts(self) -> dict:
         out = super().counts()

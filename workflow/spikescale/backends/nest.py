@@ -13,8 +13,8 @@ class NestBackend(Backend):
     name = "nest"
     capabilities = Capabilities(platform="cpu", emulated=False, build_phases=False, mpi=True)
 
-    def __init__(self, run: dict, context: dict | None = None):
-        super().__init__(run, context)
+    def __init__(self, spec: dict, context: dict | None = None):
+        super().__init__(spec, context)
         self.nest = None
         self.handles = None
 
@@ -25,19 +25,19 @@ class NestBackend(Backend):
 
     def setup(self) -> None:
         nest = self.nest
-        ranks = self.run["nodes"] * self.run["tasks_per_node"]
+        ranks = self.spec["nodes"] * self.spec["tasks_per_node"]
         if ranks > 1 and not nest.build_info.get("have_mpi", False):
             raise RuntimeError(
                 f"run asks for {ranks} MPI ranks but this NEST ({nest.__file__}) was built without MPI: "
                 "every rank would simulate the whole network. Use a NEST built with MPI (software config).")
         if nest.NumProcesses() != ranks:
             raise RuntimeError(f"run asks for {ranks} MPI rank(s) but NEST sees {nest.NumProcesses()}")
-        nest_builder.setup_kernel(nest, dt_ms=self.run["dt_ms"], threads_per_task=self.run["threads_per_task"],
-                                  seed=self.run["seed"])
+        nest_builder.setup_kernel(nest, dt_ms=self.spec["dt_ms"], threads_per_task=self.spec["threads_per_task"],
+                                  seed=self.spec["seed"])
         vps = nest.total_num_virtual_procs
-        if vps != self.run["nodes"] * self.run["tasks_per_node"] * self.run["threads_per_task"]:
+        if vps != self.spec["nodes"] * self.spec["tasks_per_node"] * self.spec["threads_per_task"]:
             raise RuntimeError(f"NEST has {vps} virtual processes, the run asked for "
-                               f"{self.run['nodes'] * self.run['tasks_per_node'] * self.run['threads_per_task']}")
+                               f"{self.spec['nodes'] * self.spec['tasks_per_node'] * self.spec['threads_per_task']}")
 
     def release(self) -> None:
         """Drop the network and free its memory (after a failure, before writing the record)."""
@@ -51,7 +51,7 @@ class NestBackend(Backend):
                 "nest_threads_model": str(self.nest.build_info.get("threads_model", ""))}
 
     def create(self) -> None:
-        self.handles = nest_builder.create(self.nest, self.network, record_spikes=self.run["record_spikes"])
+        self.handles = nest_builder.create(self.nest, self.network, record_spikes=self.spec["record_spikes"])
 
     def connect(self) -> None:
         nest_builder.connect(self.nest, self.network, self.handles)

@@ -43,8 +43,8 @@ class SpiNNakerBackend(Backend):
     capabilities = Capabilities(platform="spinnaker", emulated=False, build_phases=True, mpi=False,
                                 platform_record=True, one_process_why="sPyNNaker runs from one host process (the board, or the emulator, does the work)")
 
-    def __init__(self, run: dict, context: dict | None = None):
-        super().__init__(run, context)
+    def __init__(self, spec: dict, context: dict | None = None):
+        super().__init__(spec, context)
         self.member: SpiNNakerBase | None = None  # the board or the emulation, chosen in setup
         self.sim = None
         self.run_dir = None
@@ -53,15 +53,15 @@ class SpiNNakerBackend(Backend):
         return self.member.capabilities if self.member is not None else self.capabilities
 
     def import_simulator(self) -> None:
-        self.run_dir, self.sim = start_pynn(self.run["run_id"])
+        self.run_dir, self.sim = start_pynn(self.spec["run_id"])
 
     def setup(self) -> None:
-        ranks = self.run["nodes"] * self.run["tasks_per_node"]
+        ranks = self.spec["nodes"] * self.spec["tasks_per_node"]
         if ranks != 1:
             raise RuntimeError(f"run asks for {ranks} MPI ranks; sPyNNaker runs from one host process")
         choice = board.choose(spinnaker_settings(self.context))
         member = SpiNNakerEmulated if choice.mode == "emulated" else SpiNNakerBoard
-        self.member = member(self.run, self.context, choice, sim=self.sim, run_dir=self.run_dir)
+        self.member = member(self.spec, self.context, choice, sim=self.sim, run_dir=self.run_dir)
         self.member.setup()
 
     # --- from here on, the member does the run --------------------------------------------

@@ -58,15 +58,15 @@ class SpiNNakerBase(Backend):
 
     name = "spinnaker"
 
-    def __init__(self, run: dict, context: dict | None, choice: board.Choice, *, sim=None,
+    def __init__(self, spec: dict, context: dict | None, choice: board.Choice, *, sim=None,
                  run_dir: Path | None = None):
-        super().__init__(run, context)
+        super().__init__(spec, context)
         self.settings = spinnaker_settings(context)
         self.choice = choice
         self.offsets = connectivity.population_offsets(self.network)  # first neuron of each population
-        self.rng = np.random.default_rng(int(run["seed"]))
-        self.dt_ms = float(run["dt_ms"])
-        self.total_steps = int(round((run["t_presim_ms"] + run["t_sim_ms"]) / self.dt_ms))
+        self.rng = np.random.default_rng(int(spec["seed"]))
+        self.dt_ms = float(spec["dt_ms"])
+        self.total_steps = int(round((spec["t_presim_ms"] + spec["t_sim_ms"]) / self.dt_ms))
         self.sim = sim
         self.handles = None
         self.run_dir = run_dir
@@ -87,7 +87,7 @@ class SpiNNakerBase(Backend):
 
     # --- set-up -----------------------------------------------------------------------
     def import_simulator(self) -> None:
-        self.run_dir, self.sim = start_pynn(self.run["run_id"])
+        self.run_dir, self.sim = start_pynn(self.spec["run_id"])
 
     def setup(self) -> None:
         self.set_up = True
@@ -104,7 +104,7 @@ class SpiNNakerBase(Backend):
     # --- construction -----------------------------------------------------------------
     def _records_spikes(self) -> bool:
         """Whether sPyNNaker records the spikes (validation runs; a board always)."""
-        return bool(self.run["record_spikes"])
+        return bool(self.spec["record_spikes"])
 
     def create(self) -> None:
         self.handles = pynn_builder.create(self.sim, self.network, self.rng, record_spikes=self._records_spikes(),
@@ -125,7 +125,7 @@ class SpiNNakerBase(Backend):
     def _next_simulation(self) -> str:
         """The phase simulate() runs: the harness presimulates first (when t_presim_ms > 0),
         then simulates."""
-        return "presimulate" if self.run["t_presim_ms"] > 0 and "presimulate" not in self._snapshots else "simulate"
+        return "presimulate" if self.spec["t_presim_ms"] > 0 and "presimulate" not in self._snapshots else "simulate"
 
     def spikes_in_last_simulate(self) -> int:
         return int(self._spikes_last)

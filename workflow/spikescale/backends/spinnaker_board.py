@@ -19,9 +19,9 @@ class SpiNNakerBoard(SpiNNakerBase):
     capabilities = Capabilities(platform="spinnaker", emulated=False, build_phases=True, mpi=False,
                                 platform_record=True, one_process_why="sPyNNaker runs from one host process (the board, or the emulator, does the work)")
 
-    def __init__(self, run: dict, context: dict | None, choice: board.Choice, *, sim=None,
+    def __init__(self, spec: dict, context: dict | None, choice: board.Choice, *, sim=None,
                  run_dir: Path | None = None):
-        super().__init__(run, context, choice, sim=sim, run_dir=run_dir)
+        super().__init__(spec, context, choice, sim=sim, run_dir=run_dir)
         self._spikes_read = None  # (ids, times) of every recorded spike, read once
 
     def _records_spikes(self) -> bool:
@@ -48,7 +48,7 @@ class SpiNNakerBoard(SpiNNakerBase):
         self._snapshots[phase] = None
         if phase == "simulate":
             _, times = self._spike_ids_and_times()
-            self._spikes_last = int(np.count_nonzero(times > float(self.run["t_presim_ms"]) + 1e-9))
+            self._spikes_last = int(np.count_nonzero(times > float(self.spec["t_presim_ms"]) + 1e-9))
 
     def kernel_timers(self) -> dict:
         """sPyNNaker's stage timers so far."""

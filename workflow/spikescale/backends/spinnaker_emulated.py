@@ -22,9 +22,9 @@ class SpiNNakerEmulated(SpiNNakerBase):
                                 one_process_why="sPyNNaker runs from one host process (the board, or the emulator, does the work)")
     PROGRESS_FROM_MS = 2000.0  # as NEST's backend: progress lines for long simulations only
 
-    def __init__(self, run: dict, context: dict | None, choice: board.Choice, *, sim=None,
+    def __init__(self, spec: dict, context: dict | None, choice: board.Choice, *, sim=None,
                  run_dir: Path | None = None):
-        super().__init__(run, context, choice, sim=sim, run_dir=run_dir)
+        super().__init__(spec, context, choice, sim=sim, run_dir=run_dir)
         self.emulator: Emulator | None = None
         self.modelled = {"load_s": 0.0, "presimulate_s": 0.0, "simulate_s": 0.0, "extract_s": 0.0}
 
@@ -33,7 +33,7 @@ class SpiNNakerEmulated(SpiNNakerBase):
         made."""
         from spynnaker.pyNN.data import SpynnakerDataView
 
-        self.sim.run(float(self.run["t_presim_ms"]) + float(self.run["t_sim_ms"]))
+        self.sim.run(float(self.spec["t_presim_ms"]) + float(self.spec["t_sim_ms"]))
         self._read_mapping(SpynnakerDataView)
         self.spynnaker_timers = mapping.category_timers_s(self.run_dir / "reports")
         self.sim.end()
@@ -70,8 +70,8 @@ class SpiNNakerEmulated(SpiNNakerBase):
         self.emulator = Emulator(c, v_init_mV=h.v_init_mV,
                                  i_offset_nA=np.repeat(net.dc_amp_pA, net.num_neurons) / 1000.0, recurrent=recurrent,
                                  shifts=shift_of_neuron, drives=drives,
-                                 max_delay_steps=self.max_delay_steps, seed=int(self.run["seed"]) + 1,
-                                 record_spikes=self.run["record_spikes"])
+                                 max_delay_steps=self.max_delay_steps, seed=int(self.spec["seed"]) + 1,
+                                 record_spikes=self.spec["record_spikes"])
         self.modelled["load_s"] = cost.transfer_time_s(self.sdram_bytes, float(self.settings["load_mb_per_s"]))
 
     # --- simulation ---------------------------------------------------------------------
@@ -106,9 +106,9 @@ class SpiNNakerEmulated(SpiNNakerBase):
         if self.emulator is None:
             return record
         tsf = float(self.settings["time_scale_factor"])
-        n_extract = self._recorded_bytes() if self.run["record_spikes"] else 0
+        n_extract = self._recorded_bytes() if self.spec["record_spikes"] else 0
         self.modelled["extract_s"] = cost.transfer_time_s(n_extract, float(self.settings["extract_mb_per_s"]))
-        t_model_s = float(self.run["t_sim_ms"]) / 1000.0
+        t_model_s = float(self.spec["t_sim_ms"]) / 1000.0
         record.summary_attrs.update({
             "t_sim_modelled_s": self.modelled["simulate_s"], "t_presim_modelled_s": self.modelled["presimulate_s"],
             "t_load_modelled_s": self.modelled["load_s"], "t_extract_modelled_s": self.modelled["extract_s"],
@@ -141,7 +141,7 @@ class SpiNNakerEmulated(SpiNNakerBase):
             received += sim_sources[0]
         if self.handles.thalamic is not None:
             np.add.at(received, self.handles.thalamic.targets, sim_sources[-1][self.handles.thalamic.sources])
-        t_s = float(self.run["t_sim_ms"]) / 1000.0
+        t_s = float(self.spec["t_sim_ms"]) / 1000.0
         return np.asarray([received[self._atoms(row)].sum() / t_s for row in self.core_rows
                            if row["kind"] == mapping.NEURON_CORE])
 
