@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from helpers import REPO, TINY_MODEL, edit_yaml, run_spec, snakemake
+from spikescale import columns
 from spikescale.models.pd14 import brian2_builder as B
 from spikescale.models.pd14 import derived
 from spikescale.models.pd14 import params as P
@@ -119,6 +120,8 @@ def test_record_has_every_phase_and_times_the_runs_only(recorded):
     assert sorted(phases, key=lambda p: phases[p]["attrs"]["order"]) == \
         ["setup", "create", "connect", "compile", "load", "presimulate", "simulate", "collect"]
     s = rec["summary"]["attrs"]
+    # every runs.csv column that spikescale.columns says Brian2 fills is in the summary
+    assert set(columns.filled_by("brian2")) <= set(s), set(columns.filled_by("brian2")) - set(s)
     # the compilation is its own phase, never part of the simulation
     assert s["t_compile_s"] > 2 and s["t_sim_s"] < s["t_compile_s"] / 3
     assert s["rtf"] == pytest.approx(s["t_sim_s"] / (spec["t_sim_ms"] / 1000))

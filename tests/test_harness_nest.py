@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from helpers import harness_command, harness_env, run_harness, run_spec
+from spikescale import columns
 from spikescale.models.pd14 import derived
 from spikescale.models.pd14 import params as P
 from spikescale.record import read_record
@@ -42,6 +43,8 @@ def test_ok_run_has_every_phase_in_order(recorded):
     assert s["t_total_s"] > s["t_construct_s"] + s["t_presim_s"] + s["t_sim_s"]
     assert s["mem_peak_scope"] in ("phase", "process")
     assert s["platform"] == "cpu" and s["emulated"] is False  # as the backend declares (spikescale.backends)
+    # every runs.csv column that spikescale.columns says NEST fills is in the summary
+    assert set(columns.filled_by("nest")) <= set(s), set(columns.filled_by("nest")) - set(s)
 
 
 def test_counts_match_the_model(recorded):

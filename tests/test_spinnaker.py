@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from helpers import REPO, edit_yaml, run_spec, snakemake
+from spikescale import columns
 from spikescale.models.pd14 import connectivity, derived
 from spikescale.models.pd14 import params as P
 from spikescale.record import read_record
@@ -72,6 +73,9 @@ def test_emulated_run_records_every_phase_and_says_it_is_emulated(emulated):
         ["setup", "create", "connect", "compile", "load", "presimulate", "simulate", "collect"]
     s = rec["summary"]["attrs"]
     assert s["emulated"] and s["platform"] == "spinnaker" and s["platform_mode"] == "emulated"
+    # every runs.csv column that spikescale.columns says an emulated SpiNNaker fills is in the summary
+    declared = set(columns.filled_by("spinnaker", emulated=True))
+    assert declared <= set(s), declared - set(s)
     assert "fallback: emulate" in s["platform_reason"]
     assert rec["provenance"]["packages"]["attrs"]["sPyNNaker"] == "1!7.4.1"
     cfg = rec["ranks"]["0"]["platform"]["attrs"]["spynnaker_cfg"]

@@ -189,6 +189,16 @@ SOURCES = ("spec", "record", "summary", "provenance", "allocation", "collect")
 KINDS = ("str", "int", "float", "bool")
 
 
+def filled_by(backend: str, emulated: bool = False) -> tuple[str, ...]:
+    """The summary columns a backend's runs fill (their records' /summary has each; a
+    figure that could not be measured is there as empty)."""
+    def fills(column: Column) -> bool:
+        named = column.backends.split(", ")
+        return column.backends == ALL or backend in named or (emulated and f"{backend} (emulated)" in named)
+
+    return tuple(c.name for c in COLUMNS if c.source == "summary" and fills(c))
+
+
 def markdown_table() -> str:
     """The runs.csv table of docs/hdf5-layout.md."""
     lines = ["| column | unit | type | from | backends | meaning |", "|---|---|---|---|---|---|"]

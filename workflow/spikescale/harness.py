@@ -443,7 +443,7 @@ def _declared(backend: str) -> Capabilities | None:
         return None
 
 
-def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_sim_model_s: float, *,
+def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_model_s: float, *,
               runs_on: Capabilities | None = None, platform_summary: dict | None = None) -> dict:
     """Run-level figures: phase times are the maximum over ranks (the run is as slow as
     its slowest rank), counts are sums over ranks, memory the maximum; min, mean and max
@@ -459,7 +459,7 @@ def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_sim_model_s: flo
     if None not in construction:
         out["t_construct_s"] = sum(construction)
     t_sim = column("simulate")
-    out["rtf"] = out[t_sim] / t_sim_model_s if out[t_sim] is not None else None
+    out["rtf"] = out[t_sim] / t_model_s if out[t_sim] is not None else None
     if out[t_sim] is not None and out[f"{t_sim}_rank_mean"] > 0:
         out["imbalance_sim"] = out[t_sim] / out[f"{t_sim}_rank_mean"]  # max over mean, 1 = balanced
     peaks = [max(p["attrs"]["mem_peak_mb"] for p in r["phases"].values()) for r in ranks if r.get("phases")]
@@ -475,7 +475,7 @@ def summarize(spec: dict, ranks: list[dict], peak_scope: str, t_sim_model_s: flo
         out["n_neurons"] = counts[0]["n_neurons"]  # network-wide on every rank
         out["n_synapses"] = sum(c["n_synapses_local"] for c in counts)
         out["synaptic_events_method"] = counts[0]["synaptic_events_method"]
-        out["rate_mean_hz"] = out["n_spikes"] / out["n_neurons"] / t_sim_model_s if out["n_neurons"] else None
+        out["rate_mean_hz"] = out["n_spikes"] / out["n_neurons"] / t_model_s if out["n_neurons"] else None
     out["n_populations"] = len(P.POPULATIONS)
     runs_on = runs_on or _declared(spec["backend"])
     out["platform"] = runs_on.platform if runs_on else ""
