@@ -8,6 +8,7 @@ file. ``where`` is what the error must name: the file (a path suffix) and the ke
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -53,6 +54,20 @@ def _append(part: str, stem: str, text: str):
     return apply
 
 
+def _special(part: str, stem: str, kind: str):
+    """The file replaced by something that is not a regular file."""
+    def apply(config_dir: Path) -> None:
+        path = config_dir / part / f"{stem}.yaml"
+        path.unlink()
+        if kind == "link to /dev/zero":
+            path.symlink_to("/dev/zero")
+        elif kind == "link to /dev/urandom":
+            path.symlink_to("/dev/urandom")
+        else:
+            os.mkfifo(path)
+    return apply
+
+
 def _slurm_machine(**slurm):
     """The tiny campaign moved to a SLURM machine whose slurm section gets ``slurm``."""
     def apply(config_dir: Path) -> None:
@@ -87,6 +102,19 @@ CASES: list[Case] = [
          _slurm_machine(extra_sbatch=[f"--comment=x {SUBST}"])),
     Case("managed sbatch option smuggled in", "machine/slurm-generic.yaml", "slurm.extra_sbatch[0]",
          _slurm_machine(extra_sbatch=["--wrap=id"])),
+    # sbatch takes any unambiguous prefix of a long option
+    Case("abbreviated --partition", "machine/slurm-generic.yaml", "slurm.extra_sbatch[0]",
+         _slurm_machine(extra_sbatch=["--part=gpu"])),
+    Case("abbreviated --output", "machine/slurm-generic.yaml", "slurm.extra_sbatch[0]",
+         _slurm_machine(extra_sbatch=["--outp=/home/x.log"])),
+    Case("abbreviated --cpus-per-task", "machine/slurm-generic.yaml", "slurm.extra_sbatch[0]",
+         _slurm_machine(extra_sbatch=["--cpus-per-t=64"])),
+    Case("abbreviated --mem-per-cpu", "machine/slurm-generic.yaml", "slurm.extra_sbatch[0]",
+         _slurm_machine(extra_sbatch=["--mem-per-c=1"])),
+    Case("short option", "machine/slurm-generic.yaml", "slurm.extra_sbatch[0]",
+         _slurm_machine(extra_sbatch=["-p", "gpu"])),
+    Case("option and value as two items", "machine/slurm-generic.yaml", "slurm.extra_sbatch[1]",
+         _slurm_machine(extra_sbatch=["--partition", "gpu"])),
     Case("shell in mpirun argument", "machine/local-mpi.yaml", "mpi.mpirun_args[0]",
          lambda d: (_edit("experiment", "tiny", machine="local-mpi")(d),
                     _edit("machine", "local-mpi", mpi={"launcher": "mpirun", "mpirun_args": [f"--x={SUBST}"]})(d))),
@@ -159,4 +187,8 @@ CASES: list[Case] = [
     Case("huge description", "model/tiny.yaml", "description", _edit("model", "tiny", description="x" * 100_000)),
     Case("too few reference seeds", "experiment/tiny.yaml", "validation.reference_seeds",
          _edit("experiment", "tiny", validation={"reference_seeds": [1, 2]})),
+    # special files in a configuration file's place: never read without a bound, never opened blocking
+    Case("link to /dev/zero", "model/tiny.yaml", "(file)", _special("model", "tiny", "link to /dev/zero")),
+    Case("link to /dev/urandom", "machine/local.yaml", "(file)", _special("machine", "local", "link to /dev/urandom")),
+    Case("FIFO", "experiment/tiny.yaml", "(file)", _special("experiment", "tiny", "fifo")),
 ]

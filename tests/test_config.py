@@ -311,3 +311,95 @@ def test_no_default_is_repeated_in_code():
             if pattern in text:
                 repeated.append(f"{path.name}: {pattern}")
     assert repeated == []
+
+
+@pytest.mark.parametrize("given, shown", [
+    ({"experiment": None}, "nothing (the key is empty)"),  # --config experiment=
+    ({"experiment": " "}, "' '"),
+    ({"experiment": ["a", "b"]}, "['a', 'b']"),
+    ({"experiment": 1.5}, "1.5"),
+    ({"experiment": True}, "True"),
+    ({"experiment": "default", "config_dir": 7}, "'7'"),
+    ({"experiment": "default", "results_dir": ""}, "''"),
+    ({"experiment": "default", "result_dir": "x"}, "'x'"),
+])
+def test_command_line_values_are_checked_before_use(given, shown):
+    """--config and --configfile values arrive as YAML: each is checked, none ends in a traceback."""
+    from helpers import REPO
+    from spikescale.settings import SOURCE, workflow_settings
+
+    with pytest.raises(ConfigError) as info:
+        workflow_settings(given, REPO)
+    text = str(info.value)
+    assert SOURCE in text and shown in text, text
+
+
+def test_command_line_numbers_that_are_names_are_taken_as_names():
+    from helpers import REPO
+    from spikescale.settings import workflow_settings
+
+    settings = workflow_settings({"experiment": 2024}, REPO)  # snakemake --config experiment=2024
+    assert settings.experiment == "2024" and settings.config_dir == REPO / "config"
+    with pytest.raises(ConfigError):
+        workflow_settings(["experiment"], REPO)  # a --configfile holding a list
+
+
+@pytest.mark.parametrize("value", ["", "2024", "null", "[a]"])
+def test_snakemake_refuses_bad_command_line_values_without_a_traceback(config_dir, tmp_path, value):
+    proc = snakemake(config_dir, tmp_path / "results", "-n", experiment=value, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in out, out[-3000:]
+    assert "experiment" in out, out[-3000:]
+
+
+@pytest.mark.parametrize("make", ["link to /dev/zero", "fifo", "folder"])
+def test_special_files_are_refused_as_configuration(config_dir, make):
+    """A link to /dev/zero has size 0 and never ends; a FIFO would hang an open(): both are
+    refused before any byte is read, naming the file."""
+    import os
+
+    target = config_dir / "model" / "tiny.yaml"
+    target.unlink()
+    if make == "link to /dev/zero":
+        target.symlink_to("/dev/zero")
+    elif make == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    with pytest.raises(ConfigError) as info:
+        load_campaign("tiny", config_dir)
+    (problem,) = info.value.problems
+    assert problem.file == str(target) and problem.key == "(file)", problem
+    assert "regular file" in problem.allowed or "cannot be read" in problem.allowed, problem
+
+
+def test_configuration_files_are_read_with_a_bound(config_dir):
+    target = config_dir / "model" / "tiny.yaml"
+    target.write_text("description: x\n" + "#" * (2 << 20) + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_campaign("tiny", config_dir)
+    assert "at most 1,048,576 bytes" in str(info.value)
+
+
+def test_messages_say_why_a_value_that_looks_right_is_refused(config_dir):
+    """1e12 is text to YAML 1.1; a Cyrillic 'е' in a backend's name looks Latin; a key given
+    twice is not a matter of tags or aliases."""
+    (config_dir / "model" / "tiny.yaml").write_text(
+        (config_dir / "model" / "tiny.yaml").read_text().replace("t_sim_ms: 200.0", "t_sim_ms: 1e12"))
+    with pytest.raises(ConfigError) as info:
+        load_campaign("tiny", config_dir)
+    assert "YAML reads 1e12 as text" in str(info.value) and "1.0e+12" in str(info.value)
+
+    edit_yaml(config_dir / "model" / "tiny.yaml", t_sim_ms=200.0)
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", backends=["n\u0435st"])
+    with pytest.raises(ConfigError) as info:
+        load_campaign("tiny", config_dir)
+    assert "U+0435 CYRILLIC SMALL LETTER IE" in str(info.value)
+
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", backends=["nest"])
+    path = config_dir / "model" / "tiny.yaml"
+    path.write_text(path.read_text() + "n_scaling: 0.5\n")
+    with pytest.raises(ConfigError) as info:
+        load_campaign("tiny", config_dir)
+    assert "appears twice" in str(info.value) and "each key once" in str(info.value)
+    assert "aliases" not in str(info.value)

@@ -14,26 +14,28 @@ from spikescale.errors import ConfigError
 from spikescale.jobs import SUPERVISED_RUN_SHELL, RunCommands, prepare_job_environment, run_resources, shapes
 from spikescale.plan import plan_runs, reference_key, reference_runs
 from spikescale.resources import cores_requested
+from spikescale.settings import workflow_settings
 from spikescale.software import missing_environment
 
 REPO = Path(workflow.basedir).resolve()
 # Every rule's shell says plain `python`: the rule's declared environment (spikescale.jobs).
 prepare_job_environment(REPO)
 
-CONFIG_DIR = str(config.get("config_dir", REPO / "config"))
 try:
-    CAMPAIGN = load_campaign(config["experiment"], CONFIG_DIR)
+    SETTINGS = workflow_settings(config, REPO)  # experiment, config_dir, results_dir, checked
+    CAMPAIGN = load_campaign(SETTINGS.experiment, SETTINGS.config_dir)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
+CONFIG_DIR = str(SETTINGS.config_dir)
 
 RUNS = {run.run_id: run for run in plan_runs(CAMPAIGN)}
 PLAN_DIGEST = hashlib.sha256(json.dumps([sorted(RUNS), CAMPAIGN.resolved()], sort_keys=True).encode()).hexdigest()
-RESULTS = f"{config.get('results_dir', 'results')}/{CAMPAIGN.name}"
+RESULTS = f"{SETTINGS.results_dir}/{CAMPAIGN.name}"
 # Validation: the NEST reference ensemble lives outside the campaign, so that campaigns of
 # the same model share it and it is simulated once ('_' cannot start a campaign name).
 VALIDATED = "validation" in CAMPAIGN.experiment
 REFERENCE_RUNS = {run.run_id: run for run in reference_runs(CAMPAIGN)}
-REFERENCE = f"{config.get('results_dir', 'results')}/_reference/{reference_key(CAMPAIGN)}" if VALIDATED else None
+REFERENCE = f"{SETTINGS.results_dir}/_reference/{reference_key(CAMPAIGN)}" if VALIDATED else None
 
 for _backend in sorted(set(CAMPAIGN.experiment["backends"]) | ({"nest"} if VALIDATED else set())):
     _missing = missing_environment(CAMPAIGN.software[_backend], _backend, REPO)

@@ -8,7 +8,7 @@ rule plan:
     params:
         # a digest, not the table: Snakemake stores it to notice a changed plan
         digest=PLAN_DIGEST,
-        experiment=config["experiment"],
+        experiment=SETTINGS.experiment,
         config_dir=CONFIG_DIR,
     log:
         f"{RESULTS}/logs/plan.log",

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
+import unicodedata
 from pathlib import Path
 
 import jsonschema
@@ -91,8 +93,27 @@ def _schema_problems(data, schema: dict, file: str) -> list[ConfigProblem]:
             for name in missing:
                 problems.append(ConfigProblem(file, _dotted([*err.absolute_path, name]), None, "missing required key"))
         else:
-            problems.append(ConfigProblem(file, key, err.instance, _allowed(err)))
+            problems.append(ConfigProblem(file, key, err.instance, _allowed(err) + _hint(err)))
     return problems
+
+
+def _hint(error: jsonschema.ValidationError) -> str:
+    """Why a value that looks right is not: YAML 1.1 reads 1e12 as text, and a letter from
+    another alphabet looks like its Latin twin in a message."""
+    value = error.instance
+    if not isinstance(value, str):
+        return ""
+    if error.validator == "type" and error.validator_value in ("number", "integer"):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return (f" (YAML reads {value} as text: write an exponent with a dot and a sign, e.g. 1.0e+12, or the "
+                "number in full)")
+    foreign = [f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in value if not c.isascii()]
+    if foreign:
+        return f" (the value has characters that are not ASCII: {', '.join(foreign[:3])}; type it anew)"
+    return ""
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a configuration file is a page of YAML; 1 MiB is already absurd
@@ -129,15 +150,46 @@ class _ConfigLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _read_regular_file(path: Path, limit: int) -> bytes | None:
+    """At most limit + 1 bytes of a regular file; None when it is something else. Opened
+    without blocking and checked on the open descriptor: a FIFO would hang a plain open,
+    and a link to /dev/zero has size 0 yet never ends."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _file_kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def read_yaml(path: Path, file_label: str, key_label: str) -> tuple[object, list[ConfigProblem]]:
     """Read a YAML file safely: no tags that build objects, no aliases, bounded size and
     depth. Returns (data, problems)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            return None, [ConfigProblem(str(path), "(file)", f"{size:,} bytes",
+        raw = _read_regular_file(path, MAX_CONFIG_BYTES)
+        if raw is None:
+            return None, [ConfigProblem(str(path), "(file)", _file_kind(path),
+                                        "must be a regular file (a link to one is fine), not a device, FIFO or socket")]
+        if len(raw) > MAX_CONFIG_BYTES:
+            return None, [ConfigProblem(str(path), "(file)", f"more than {MAX_CONFIG_BYTES:,} bytes",
                                         f"a configuration file may have at most {MAX_CONFIG_BYTES:,} bytes")]
-        raw = path.read_bytes()
     except FileNotFoundError:
         options = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
         return None, [ConfigProblem(file_label, key_label, path.stem,
@@ -154,8 +206,9 @@ def read_yaml(path: Path, file_label: str, key_label: str) -> tuple[object, list
         data = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a safe loader, see _ConfigLoader)
     except yaml.YAMLError as exc:
         first = " ".join(str(exc).split())[:200]
-        return None, [ConfigProblem(str(path), "(file)", first,
-                                    "not valid YAML (plain YAML only; tags and aliases are refused)")]
+        allowed = ("each key once per mapping" if "appears twice" in first else
+                   "not valid YAML (plain YAML only; tags and aliases are refused)")
+        return None, [ConfigProblem(str(path), "(file)", first, allowed)]
     if not isinstance(data, dict):
         return None, [ConfigProblem(str(path), "(file)", type(data).__name__, "must be a YAML mapping")]
     # JSON schema comparisons are all false for NaN, so .nan would pass every bound: refuse
@@ -448,8 +501,15 @@ def validation_problems(c: Campaign) -> list[ConfigProblem]:
 MANAGED_SBATCH_OPTIONS = frozenset({
     "--nodes", "--ntasks", "--ntasks-per-node", "--cpus-per-task", "--mem", "--mem-per-cpu", "--time",
     "--partition", "--account", "--qos", "--constraint", "--array", "--job-name", "--output", "--error",
-    "--chdir", "--wrap", "--parsable", "--comment", "--exclusive",
+    "--chdir", "--wrap", "--parsable", "--comment", "--exclusive", "--export", "--clusters",
 })
+
+
+def managed_option_read_as(name: str) -> list[str]:
+    """The workflow's own sbatch options that sbatch would read ``name`` as. sbatch (getopt_long)
+    takes any unambiguous prefix of a long option: --part= is --partition=, --outp= is
+    --output=. A prefix of several options is refused by sbatch itself and here too."""
+    return sorted(option for option in MANAGED_SBATCH_OPTIONS if option.startswith(name) and len(name) > 2)
 
 
 def machine_problems(machine: dict, f_machine: str) -> list[ConfigProblem]:
@@ -462,9 +522,11 @@ def machine_problems(machine: dict, f_machine: str) -> list[ConfigProblem]:
             problems.append(ConfigProblem(f_machine, "mpi.launcher", "srun", "srun needs executor 'slurm'; use mpirun"))
     for i, option in enumerate(machine.get("slurm", {}).get("extra_sbatch", [])):
         name = option.split("=", 1)[0]
-        if name in MANAGED_SBATCH_OPTIONS:
+        read_as = managed_option_read_as(name)
+        if read_as:
+            as_what = f"{name}" if read_as == [name] else f"{name} (sbatch reads it as {' or '.join(read_as)})"
             problems.append(ConfigProblem(
                 f_machine, f"slurm.extra_sbatch[{i}]", option,
-                f"{name} is set by the workflow from each run's resources (or by the machine's own keys: "
+                f"{as_what} is set by the workflow from each run's resources (or by the machine's own keys: "
                 "partition, account, qos, constraint, exclusive); remove it here"))
     return problems
