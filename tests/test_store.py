@@ -1,6 +1,7 @@
 """collect: run files (written by the real harness) into campaign.h5 and runs.csv, and the
 loaders that give them back as DataFrames."""
 
+import json
 import shutil
 
 import h5py
@@ -9,7 +10,8 @@ import pytest
 
 from helpers import run_harness, run_spec
 from spikescale.models.pd14 import derived
-from spikescale.store import RUNS_CSV_COLUMNS, collect, load_kernel_timers, load_phases, load_runs, load_spikes
+from spikescale.store import (RUNS_CSV_COLUMNS, collect, load_kernel_timers, load_phases, load_runs, load_spikes,
+                              read_plan)
 
 REQUIRED_COLUMNS = (
     "run_id campaign backend platform emulated model n_scaling k_scaling drive t_model_s seed repetition nodes "
@@ -115,3 +117,88 @@ def test_corrupt_and_foreign_files_are_set_aside(run_dir, tmp_path, capsys):
 
 def test_column_list_is_the_documented_one():
     assert list(RUNS_CSV_COLUMNS[: len(REQUIRED_COLUMNS)]) == REQUIRED_COLUMNS
+
+
+def _plan_csv(specs, path):
+    """plan.csv as the plan rule writes it (spikescale.plan.write_plan_csv) for these specs."""
+    import csv
+
+    from spikescale.plan import Run
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(Run.__dataclass_fields__))
+        writer.writeheader()
+        for spec in specs:
+            writer.writerow(spec)
+    return path
+
+
+def _merge(work, plan, tmp_path):
+    from spikescale.store import main
+
+    out = tmp_path / "out"
+    assert main(["collect", "--campaign", "test", "--plan", str(plan), "--runs-dir", str(work),
+                 "--out-h5", str(out / "campaign.h5"), "--out-csv", str(out / "runs.csv")]) == 0
+    assert not list(out.glob("*.tmp*")), "collect left a temporary file"
+    return pd.read_csv(out / "runs.csv"), out
+
+
+@pytest.mark.needs_nest
+def test_only_records_of_the_plan_are_admitted_the_others_moved_aside(run_dir, tmp_path, capsys):
+    """Issue 18: a file under another run's name, a record whose campaign or configuration
+    hash was changed, a run that is not planned and a damaged file are each set aside with the
+    reason and moved out of runs/ (so that the next snakemake redoes the planned run); the
+    rest is merged, and collect neither crashes nor leaves a temporary file."""
+    from spikescale.record import update_attrs
+
+    runs, specs = run_dir
+    work = tmp_path / "runs"
+    shutil.copytree(runs, work)
+    ok1, ok2, failed = (work / f"{s['run_id']}.h5" for s in specs)
+    extra = run_spec(seed=9)  # a planned run, whose file is a copy of another run's
+    shutil.copy(ok1, work / f"{extra['run_id']}.h5")
+    plan = _plan_csv([*specs, extra], tmp_path / "plan.csv")
+    # the planned run seed 2: its provenance changed after the run
+    with h5py.File(ok2, "r+") as fh:
+        fh["provenance"].attrs["config_sha256"] = "0" * 64
+    update_attrs(ok2, {})  # the record's JSON summary follows the change, as any honest edit would
+    # the failed run: its root says another campaign than its spec
+    update_attrs(failed, {"campaign": "other"})
+    frame, out = _merge(work, plan, tmp_path)
+    err = capsys.readouterr().err
+    assert list(frame["run_id"]) == [specs[0]["run_id"]]
+    assert f"its name says run {extra['run_id']!r}, its record says run {specs[0]['run_id']!r}" in err
+    assert "configuration hash does not match" in err and "its campaign is 'other'" in err
+    assert sorted(p.name for p in work.glob("*.h5")) == [ok1.name]  # the others moved away ...
+    assert len(list((tmp_path / "set_aside").glob("*.h5.*"))) == 3  # ... to set_aside/, never deleted
+    with h5py.File(out / "campaign.h5") as fh:
+        assert len(json.loads(fh.attrs["rejected_files"])) == 3
+
+    # a damaged file of a planned run; a record of a run that is not in the plan
+    shutil.copytree(runs, work, dirs_exist_ok=True)
+    plan = _plan_csv([specs[0], specs[1]], tmp_path / "plan.csv")
+    data = (work / f"{specs[1]['run_id']}.h5").read_bytes()
+    (work / f"{specs[1]['run_id']}.h5").write_bytes(data[: len(data) // 3])
+    frame, _ = _merge(work, plan, tmp_path)
+    err = capsys.readouterr().err
+    assert list(frame["run_id"]) == [specs[0]["run_id"]] and "unreadable HDF5 file" in err
+    assert not (work / f"{specs[1]['run_id']}.h5").exists()
+    frame = collect([work / f"{specs[2]['run_id']}.h5"], "test", tmp_path / "c.h5", tmp_path / "r.csv",
+                    plan=read_plan(plan))
+    assert frame.empty and f"run {specs[2]['run_id']!r} is not in the plan" in capsys.readouterr().err
+
+
+@pytest.mark.needs_nest
+def test_the_closing_line_says_how_complete_the_campaign_is(run_dir, tmp_path):
+    from spikescale.store import completion_line
+
+    runs, specs = run_dir
+    results = tmp_path / "test"
+    shutil.copytree(runs, results / "runs")
+    ids = [s["run_id"] for s in specs]
+    assert "NOT complete: 3 of 3 planned runs have a record, 0 are in no campaign.h5 yet" in completion_line(
+        "test", results, ids)
+    collect(sorted((results / "runs").glob("*.h5")), "test", results / "campaign.h5", results / "runs.csv")
+    assert "is complete: 3 planned runs, all collected" in completion_line("test", results, ids)
+    assert "(1 failed: runs.csv says why)" in completion_line("test", results, ids)
+    assert "NOT complete: 3 of 4 planned runs" in completion_line("test", results, [*ids, "nest-x"])

@@ -104,8 +104,10 @@ onerror:
 
 
 onsuccess:
-    print(f"spikescale: campaign {CAMPAIGN.name!r} ({len(RUNS)} runs) is complete in {RESULTS}/ "
-          "(runs.csv, campaign.h5, analysis/)")
+    # the truth about the campaign, not about this invocation's jobs (spikescale.store)
+    from spikescale.store import completion_line
+
+    print(completion_line(CAMPAIGN.name, Path(RESULTS), sorted(RUNS)))
 
 
 onstart:

@@ -12,7 +12,9 @@ import argparse
 import csv
 import hashlib
 import json
+import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import h5py
@@ -22,6 +24,7 @@ import pandas as pd
 from spikescale.columns import FROM_SUMMARY, NAMES
 from spikescale.energy.accounting import accounted_energy
 from spikescale.load import load_kernel_timers, load_phases, load_runs, load_spikes  # noqa: F401 - the API
+from spikescale import provenance
 from spikescale.record import RecordError, summary_of_open
 
 # One row per run, in the order spikescale.columns declares (meaning, unit and source of each
@@ -106,14 +109,79 @@ def validation_verdicts(validation_dir: Path | None, rows: list[dict]) -> list[s
     return out
 
 
+def read_plan(path: Path) -> dict[str, dict[str, str]]:
+    """plan.csv as text, by run id: what collect compares each record's /spec with."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return {row["run_id"]: row for row in csv.DictReader(fh)}
+
+
+# A planned run's fields that a spec leaves out while they have their default (spikescale.plan.Run).
+_SPEC_DEFAULTS = {"weight_factor": 1.0}
+
+
+def admission_problem(s: dict, src: h5py.File, path: Path, campaign: str,
+                      plan: dict[str, dict[str, str]] | None) -> str | None:
+    """Why a readable run file does not belong to the campaign (None when it does): its name
+    is its run id, that run is planned, its /spec is the plan's row, and its campaign and
+    configuration hash agree in every place the record states them."""
+    run_id = s.get("run_id")
+    if path.stem != run_id or s.get("spec.run_id") != run_id:
+        return f"its name says run {path.stem!r}, its record says run {run_id!r} (spec: {s.get('spec.run_id')!r})"
+    for where in ("campaign", "spec.campaign"):
+        if s.get(where) != campaign:
+            return f"its {where} is {s.get(where)!r}, not campaign {campaign!r}"
+    if plan is not None:
+        if run_id not in plan:
+            return f"run {run_id!r} is not in the plan of campaign {campaign!r}"
+        # plan.csv leaves a field empty where the spec leaves it out: its default
+        expected = {key: planned or str(_SPEC_DEFAULTS.get(key, "")) for key, planned in plan[run_id].items()}
+        differ = [f"{key} {s.get(f'spec.{key}', _SPEC_DEFAULTS.get(key))!r} (plan: {planned!r})"
+                  for key, planned in expected.items()
+                  if str(s.get(f"spec.{key}", _SPEC_DEFAULTS.get(key))) != planned]
+        if differ:
+            return "its specification differs from the plan: " + "; ".join(differ[:5])
+    spec = {key.removeprefix("spec."): value for key, value in s.items() if key.startswith("spec.")}
+    try:
+        context = json.loads(src["provenance/context"][()])
+    except (KeyError, TypeError, ValueError):
+        return "its record has no readable provenance/context"
+    if s.get("provenance.config_sha256") != provenance.config_sha256({"spec": spec, **context}):
+        return "its configuration hash does not match its own specification and context (changed after the run)"
+    return None
+
+
+def _set_aside(path: Path, set_aside_dir: Path | None) -> str:
+    """Move a file out of runs/ (so that the next snakemake runs the run again); never overwrite."""
+    if set_aside_dir is None or not path.exists():
+        return ""
+    set_aside_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = set_aside_dir / f"{path.name}.{stamp}"
+    os.replace(path, target)
+    return f" (moved to {target})"
+
+
 def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: Path,
-            resolved_config: dict | None = None, validation_dir: Path | None = None) -> pd.DataFrame:
+            resolved_config: dict | None = None, validation_dir: Path | None = None,
+            plan: dict[str, dict[str, str]] | None = None, set_aside_dir: Path | None = None) -> pd.DataFrame:
     """Merge run files into campaign.h5 (summary table + a copy of every record) and
-    runs.csv. A file that is not a complete run record is set aside with a message and
-    never merged. Writes both outputs atomically; running it twice gives the same content."""
-    rows, rejected = [], []
+    runs.csv. A file is admitted only if it is a complete record of a run of this campaign's
+    plan (admission_problem); any other is set aside with the reason, moved to set_aside_dir
+    when given (the next snakemake then runs that run again), and never merged. Writes both
+    outputs atomically and leaves no temporary file; running it twice gives the same content."""
     tmp_h5 = campaign_h5.with_name(campaign_h5.name + ".tmp")
     campaign_h5.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _collect(run_files, campaign, campaign_h5, runs_csv, resolved_config, validation_dir, plan,
+                        set_aside_dir, tmp_h5)
+    finally:
+        tmp_h5.unlink(missing_ok=True)
+        runs_csv.with_name(runs_csv.name + ".tmp").unlink(missing_ok=True)
+
+
+def _collect(run_files, campaign, campaign_h5, runs_csv, resolved_config, validation_dir, plan, set_aside_dir,
+             tmp_h5) -> pd.DataFrame:
+    rows, rejected = [], []
     with h5py.File(tmp_h5, "w") as out:
         runs_group = out.create_group("runs")
         # Each run file is opened once: its summary read, then the whole record, root
@@ -122,17 +190,20 @@ def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: P
             run_id = None
             try:
                 with h5py.File(path, "r") as src:
-                    row = row_from_summary(summary_of_open(src, path), path)
-                    if row["campaign"] != campaign:
-                        raise RecordError(f"belongs to campaign {row['campaign']!r}")
+                    summary = summary_of_open(src, path)
+                    problem = admission_problem(summary, src, path, campaign, plan)
+                    if problem:
+                        raise RecordError(problem)
+                    row = row_from_summary(summary, path)
                     run_id = row["run_id"]
                     src.copy(src, runs_group, name=run_id)
                 runs_group[run_id].attrs["file_sha256"] = row["file_sha256"]
-            except (RecordError, KeyError, OSError, ValueError) as exc:
+            except Exception as exc:  # noqa: BLE001 - one file never stops the merge of the others
                 if run_id is not None and run_id in runs_group:
                     del runs_group[run_id]  # never a partial copy
                 reason = (str(exc) if str(exc).startswith(str(path)) else
                           f"{path}: unreadable HDF5 file ({exc})" if isinstance(exc, OSError) else f"{path}: {exc}")
+                reason += _set_aside(path, set_aside_dir)
                 rejected.append((str(path), reason))
                 print(f"collect: set aside {reason}", file=sys.stderr)
                 continue
@@ -184,12 +255,39 @@ def main(argv=None) -> int:
     c.add_argument("--out-h5", required=True, type=Path)
     c.add_argument("--out-csv", required=True, type=Path)
     c.add_argument("--validation-dir", type=Path, help="results of analysis.validation check, <run_id>.json")
+    c.add_argument("--set-aside-dir", type=Path, help="where files that are not admitted go (default: beside "
+                   "--runs-dir, set_aside/)")
     args = parser.parse_args(argv)
-    plan = pd.read_csv(args.plan)
-    files = [args.runs_dir / f"{run_id}.h5" for run_id in plan["run_id"]]
+    plan = read_plan(args.plan)
+    files = [args.runs_dir / f"{run_id}.h5" for run_id in plan]
     resolved = json.loads(args.config.read_text()) if args.config else None
-    collect(files, args.campaign, args.out_h5, args.out_csv, resolved, args.validation_dir)
+    set_aside = args.set_aside_dir or args.runs_dir.parent / "set_aside"
+    collect(files, args.campaign, args.out_h5, args.out_csv, resolved, args.validation_dir, plan, set_aside)
     return 0
+
+
+def completion_line(campaign: str, results: Path, planned_ids: list[str]) -> str:
+    """What the workflow says when it ends: how many planned runs have a record in the
+    campaign store, how many failed, how many files were set aside; never "complete" when
+    a planned run has no admitted record."""
+    present = [run_id for run_id in planned_ids if (results / "runs" / f"{run_id}.h5").exists()]
+    store = results / "campaign.h5"
+    collected = failed = 0
+    rejected: list = []
+    if store.exists():
+        with h5py.File(store, "r") as fh:
+            collected, failed = int(fh.attrs["n_runs"]), int(fh.attrs["n_failed"])
+            rejected = json.loads(fh.attrs["rejected_files"])
+    planned = len(planned_ids)
+    if len(present) == planned and collected == planned and not rejected:
+        return (f"spikescale: campaign {campaign!r} is complete: {planned} planned runs, all collected in {results}/ "
+                f"({failed} failed: runs.csv says why)" if failed else
+                f"spikescale: campaign {campaign!r} is complete: {planned} planned runs, all collected in {results}/")
+    line = (f"spikescale: campaign {campaign!r} is NOT complete: {len(present)} of {planned} planned runs have a "
+            f"record, {collected} are in {store.name if store.exists() else 'no campaign.h5 yet'} ({failed} failed)")
+    if rejected:
+        line += f"; {len(rejected)} file(s) set aside: " + "; ".join(reason for _, reason in rejected[:3])
+    return line + ". Run snakemake again to run what is missing."
 
 
 if __name__ == "__main__":
