@@ -18,7 +18,7 @@ SNAKEMAKE_ARGS ?=
 SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
 	slurmdbd mariadb-server
 
-.PHONY: brian2genn-env env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi
+.PHONY: brian2genn-env env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi slurm-demo
 
 help:
 	@echo "make run        build environments, run the default campaign locally and write its report (results/default/)"
@@ -26,6 +26,7 @@ help:
 	@echo "make test       build environments, run every test (in CI, CI=true: a missing environment fails, only needs_genn may skip)"
 	@echo "make test-quick the tests that need no simulator, no root and run no campaign; only .venvs/workflow (docs/testing.md)"
 	@echo "make lint       snakemake --lint"
+	@echo "make slurm-demo the slurm_test campaign on a two-node test SLURM cluster started here and stopped after (root)"
 	@echo "make brian2genn-env   the brian2genn environment (GeNN itself: README, GeNN)"
 	@echo "make nest-mpi   NEST 3.10 with MPI in .venvs/nest-mpi (its wheel built once into ~/.cache/spikescale, then reused)"
 	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead, a 10,000-run campaign, the SpiNNaker emulator against NEST (tests/benchmarks/)"
@@ -94,6 +95,12 @@ QUICK_TIER := not (needs_nest or needs_brian2 or needs_genn or needs_spinnaker o
 .PHONY: test-quick
 test-quick: $(WORKFLOW_ENV)/.installed
 	$(WORKFLOW_ENV)/bin/python -m pytest -m "$(QUICK_TIER)" tests
+
+# The SLURM path to watch, as root: the two-node test cluster started, the slurm_test campaign
+# run through the SLURM executor (its job arrays and allocations shown as they happen), the
+# cluster stopped; results in results/slurm_test/ (tests/slurm_demo.py).
+slurm-demo: env nest-mpi
+	$(WORKFLOW_ENV)/bin/python tests/slurm_demo.py
 
 lint: env
 	$(SNAKEMAKE) --lint

@@ -425,6 +425,29 @@ class SlurmTestCluster:
                                    f"(sinfo: {states})\n" + self.logs())
             time.sleep(0.5)
 
+    def wait_settled(self, timeout: float = 120.0) -> None:
+        """Wait until the cluster is as after a fresh start: no job in the queue, no job step
+        process of this cluster left, every node idle. After a kill (scancel, a time limit, a
+        lost node) slurmd may still be cleaning up its steps for a minute, and a job launched
+        on that node meanwhile can fail at launch (seen: "Task launch for StepId=21.0 failed
+        on node n1: Zero Bytes were transmitted or received")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_daemons()
+            queue = subprocess.run(["squeue", "--noheader", "--states=all", "--format=%i %t"], env=self.env,
+                                   capture_output=True, text=True, timeout=30).stdout.strip()
+            ended = ("CD", "F", "CA", "TO", "NF", "PR", "BF", "DL", "OOM")
+            live = [line for line in queue.splitlines() if line.split()[-1] not in ended]
+            steps = [pid for pid in _pids() if _command_name(pid) == "slurmstepd"
+                     and _environ(pid).get(_MARK) == self._id]
+            states = self.node_states()
+            if not live and not steps and all(states.get(node) == "idle" for node in self.nodes):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the test cluster did not settle in {timeout:.0f} s: jobs {live}, "
+                                   f"step processes {steps}, nodes {states}\n" + self.logs())
+            time.sleep(1.0)
+
     def _check_daemons(self) -> None:
         daemons = {"munged": self._munged, "mariadb": self._mariadb, "slurmdbd": self._slurmdbd,
                    "slurmctld": self._slurmctld,

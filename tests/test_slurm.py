@@ -269,6 +269,7 @@ def test_cancelled_lost_and_timed_out_runs_are_recorded_then_completed(cluster, 
         if workflow.poll() is None:
             workflow.kill()
     cluster.start_node("n2")
+    cluster.wait_settled()  # the killed steps cleaned up before the next jobs start there
     assert workflow.returncode != 0
     (cancelled,) = attempts(1)
     assert cancelled["status"] == "failed" and cancelled["error"].startswith(f"cancelled: SLURM job {job} "), out
@@ -286,6 +287,7 @@ def test_cancelled_lost_and_timed_out_runs_are_recorded_then_completed(cluster, 
     assert len(attempts(1)) == len(attempts(2)) == 2  # nothing of the first attempts is lost
 
     # 3. with time enough, a last snakemake completes exactly these two runs
+    cluster.wait_settled()
     edit_yaml(config_dir / "machine" / "slurm-test.yaml", walltime_max_min=10)
     done = executor_run(cluster, config_dir, results, timeout=600)
     assert (done.stdout + done.stderr).count("(Rule: simulate_") == 2

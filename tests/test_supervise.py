@@ -98,3 +98,43 @@ def test_slurm_notices_name_the_reason():
     assert timeout[:3] == ("timed_out", "TIMEOUT", "7")
     assert ending("*** STEP 3.0 ON n1 CANCELLED AT 2026-11-25T20:16:36 DUE TO NODE FAILURE ***")[1] == "NODE_FAIL"
     assert ending("an ordinary line *** with stars ***") == {}
+
+
+def test_a_launch_failure_is_an_attempt_and_the_run_is_started_again(tmp_path, monkeypatch):
+    """srun that could not start the tasks at all (as seen on the test cluster after a node's
+    step was killed) is recorded as an attempt, with the launcher's words, and tried again;
+    the second try's record is the run's."""
+    from spikescale import supervise as sv
+
+    monkeypatch.setattr(sv, "LAUNCH_RETRY_WAIT_S", (0.01,))
+    spec, out, log = run_spec(), tmp_path / "runs" / "r.h5", tmp_path / "r.log"
+    out.parent.mkdir()
+    tries = tmp_path / "tries"
+    command = ["bash", "-c", f"echo x >> {tries}; if [ $(wc -l < {tries}) -lt 2 ]; then "
+               "echo 'srun: error: Task launch for StepId=21.0 failed on node n1: Zero Bytes were transmitted or "
+               f"received' >&2; exit 1; fi; touch {out}"]
+    assert sv.supervise(command, spec, out, tmp_path / "failed", log, launch_retries=2) == 0
+    assert out.exists() and tries.read_text().count("x") == 2
+    (attempt,) = attempts(tmp_path)
+    rec = read_record(attempt)
+    assert rec["attrs"]["error"].startswith("launch failure: the run's tasks never started (srun: error: Task launch")
+    assert json.loads(rec["attrs"]["ended_by"])["launch_failure"] is True
+    assert "LAUNCH FAILED" in log.read_text() and "try 2 of 3" in log.read_text()
+
+
+def test_launch_failures_are_retried_a_bounded_number_of_times_and_never_a_run_that_started(tmp_path, monkeypatch):
+    from spikescale import supervise as sv
+
+    monkeypatch.setattr(sv, "LAUNCH_RETRY_WAIT_S", (0.01,))
+    spec, out = run_spec(), tmp_path / "runs" / "r.h5"
+    out.parent.mkdir()
+    never = ["bash", "-c", "echo 'srun: error: Unable to create step for job 7: Job/step already completing' >&2; "
+             "exit 1"]
+    assert sv.supervise(never, spec, out, tmp_path / "failed", None, launch_retries=2) == 1
+    assert len(attempts(tmp_path)) == 3  # the first try and two more, each recorded
+    # a run that started (the harness's first line) and then failed is its own failure: one try
+    started = ["bash", "-c", f"echo '[12:00:00] run {spec['run_id']}: backend nest, ...'; "
+               "echo 'srun: error: Task launch for StepId=3.0 failed on node n2: x' >&2; exit 1"]
+    assert sv.supervise(started, spec, out, tmp_path / "failed2", None, launch_retries=2) == 1
+    (attempt,) = sorted((tmp_path / "failed2").glob("*.h5"))
+    assert read_record(attempt)["attrs"]["error"].startswith("the run's command exited with code 1")

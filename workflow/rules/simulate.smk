@@ -20,6 +20,7 @@ for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
             command=lambda wildcards, output: run_command(run_of(wildcards), output.run),
             spec=lambda wildcards: run_of(wildcards).spec_json(),
             failed_dir=f"{RESULTS}/failed",
+            launch_retries=launch_retries(CAMPAIGN.machine),
         threads: cores_requested(_example.spec(), CAMPAIGN.machine)
         resources:
             **run_resources(_example, CAMPAIGN.machine),

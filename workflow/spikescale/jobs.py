@@ -27,7 +27,14 @@ MACHINE_CONTEXT_KEYS = ("name", "executor", "cores_per_node", "memory_per_node_m
 # The shell command of every simulate rule: the supervisor (spikescale/supervise.py) starts
 # the run's own command and records attempts ended from outside (scancel, time limit, lost node).
 SUPERVISED_RUN_SHELL = ("python -m spikescale.supervise --spec {params.spec:q} --out {output.run:q}"
-                        " --failed-dir {params.failed_dir:q} --log {log:q} -- bash -c {params.command:q}")
+                        " --failed-dir {params.failed_dir:q} --log {log:q}"
+                        " --launch-retries {params.launch_retries} -- bash -c {params.command:q}")
+
+
+def launch_retries(machine: dict) -> int:
+    """Tries more after a launch failure: the machine's slurm.launch_retries (none without
+    SLURM: locally there is no launcher between the supervisor and the run)."""
+    return int(machine["slurm"]["launch_retries"]) if machine["executor"] == "slurm" and "slurm" in machine else 0
 
 Shape = tuple[str, int, int, int]  # backend, nodes, tasks per node, threads per task
 

@@ -141,7 +141,44 @@ def where_line() -> str:
     return f"{JOB_LINE}{job}{task} on node {node}"
 
 
-def supervise(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log_path: Path | None) -> int:
+# What srun (or mpirun) says when it could not start the run's tasks at all: transient on a
+# real cluster (seen here: "Task launch for StepId=21.0 failed on node n1: Zero Bytes were
+# transmitted or received" a minute after a step on that node was killed).
+LAUNCH_FAILURE = re.compile(r"srun: error: (Task launch for StepId=\S+ failed|Unable to create step|"
+                            r"Job step creation temporarily disabled|.*Zero Bytes were transmitted)"
+                            r"|mpirun was unable to launch")
+# The harness's first line (spikescale.harness.execute): after it, the run has started, and a
+# failure is the run's own, never a launch failure.
+HARNESS_STARTED = re.compile(r"\] (\[rank \d+\] )?run \S+: backend ")
+LAUNCH_RETRY_WAIT_S = (5.0, 15.0, 30.0)  # before the second, third, ... try
+
+
+def launch_failure(lines: list[str]) -> str:
+    """The launcher's complaint when the run's tasks never started (empty otherwise)."""
+    if any(HARNESS_STARTED.search(line) for line in lines):
+        return ""
+    return next((line.strip() for line in lines if LAUNCH_FAILURE.search(line)), "")
+
+
+def supervise(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log_path: Path | None,
+              launch_retries: int = 0) -> int:
+    """Run the command; a launch failure (the tasks never started) is recorded as an attempt
+    and tried again, at most launch_retries times, after a short wait."""
+    for attempt in range(launch_retries + 1):
+        code, launch = _supervise_once(cmd, spec, out, failed_dir, log_path, last=attempt == launch_retries)
+        if not launch:
+            return code
+        wait_s = LAUNCH_RETRY_WAIT_S[min(attempt, len(LAUNCH_RETRY_WAIT_S) - 1)]
+        Tee(log_path).write(f"[{datetime.now():%H:%M:%S}] LAUNCH FAILED ({launch}); try {attempt + 2} of "
+                            f"{launch_retries + 1} in {wait_s:g} s\n")
+        time.sleep(wait_s)
+    return 1
+
+
+def _supervise_once(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log_path: Path | None,
+                    last: bool = True) -> tuple[int, str]:
+    """One try: (exit code, the launcher's complaint if the tasks never started and another
+    try is allowed)."""
     started_at = time.time()
     terminated = []
     tee = Tee(log_path)
@@ -162,13 +199,19 @@ def supervise(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log_path:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    notices = []
+    notices, head = [], []
     for line in child.stdout:
         tee.write(line)
         if "***" in line:
             notices.append(line)
+        if len(head) < 200:
+            head.append(line)
     returncode = child.wait()
     ending = ending_from_notices(notices)
+    launch = launch_failure(head) if returncode != 0 and not out.exists() and not terminated and not ending else ""
+    if launch:
+        ending = {"status": "failed", "reason": f"launch failure: the run's tasks never started ({launch})",
+                  "launch_failure": True}
     if not ending and terminated:
         ending = {"status": "failed", "reason": f"terminated by signal {signal.Signals(terminated[0]).name}"}
     if not ending and returncode in (128 + signal.SIGTERM, -signal.SIGTERM):
@@ -188,10 +231,10 @@ def supervise(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log_path:
         if log_path is not None and Path(log_path).exists():
             # the next attempt's job writes the same log: keep this one beside its record
             shutil.copyfile(log_path, target.with_suffix(".log"))
-        return 1
+        return 1, ("" if last else launch)
     # Ended by itself: its record (ok, or failed with the reason) is the job's output, also
     # after a failing rank ended the others with MPI_Abort (non-zero exit code).
-    return 0 if out.exists() else 1
+    return (0 if out.exists() else 1), ""
 
 
 def slurm_job_state(job_id: str) -> tuple[str, str]:
@@ -270,8 +313,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--failed-dir", required=True, type=Path)
     parser.add_argument("--log", type=Path)
+    parser.add_argument("--launch-retries", type=int, default=0,
+                        help="tries more after a launch failure (the machine file's slurm.launch_retries)")
     opts = parser.parse_args(args[:split])
-    return supervise(args[split + 1:], json.loads(opts.spec), opts.out, opts.failed_dir, opts.log)
+    return supervise(args[split + 1:], json.loads(opts.spec), opts.out, opts.failed_dir, opts.log,
+                     opts.launch_retries)
 
 
 if __name__ == "__main__":
