@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import h5py
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
@@ -75,6 +77,45 @@ def broken_run_files() -> tuple[int, list[str]]:
         return len(files), [str(r) for r in frame["run_id"]]
 
 
+def foreign_run_files() -> tuple[int, list[str]]:
+    """(tried, what went wrong): records that are complete but do not belong to the campaign's
+    plan (another run's name, another campaign, a changed hash or spec, an unplanned run) must
+    all be set aside, while the one good record beside them is merged."""
+    from helpers import run_spec
+    from spikescale import provenance
+    from spikescale.record import update_attrs, write_record
+    from spikescale.store import collect
+
+    def record(spec, context=None):
+        context = context or {"software": {"versions": {}}}
+        return {"attrs": {"run_id": spec["run_id"], "campaign": spec["campaign"], "status": "ok", "error": "",
+                          "error_type": "", "failed_phase": "", "started_at": "t0", "finished_at": "t1"},
+                "spec": {"attrs": spec}, "summary": {"attrs": {"platform": "cpu", "emulated": False}},
+                "provenance": {"attrs": {"config_sha256": provenance.config_sha256({"spec": spec, **context})},
+                               "context": json.dumps(context, sort_keys=True)}}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = Path(tmp) / "runs"
+        specs = [{**run_spec(seed=seed), "campaign": "figures"} for seed in range(1, 7)]
+        good, *others = specs
+        for spec in specs:
+            write_record(runs / f"{spec['run_id']}.h5", record(spec))
+        shutil.copy(runs / f"{good['run_id']}.h5", runs / f"{others[0]['run_id']}.h5")  # under another's name
+        update_attrs(runs / f"{others[1]['run_id']}.h5", {"campaign": "another"})  # root says another campaign
+        with h5py.File(runs / f"{others[2]['run_id']}.h5", "r+") as fh:  # provenance changed after the run
+            fh["provenance"].attrs["config_sha256"] = "0" * 64
+        update_attrs(runs / f"{others[2]['run_id']}.h5", {})
+        write_record(runs / f"{others[3]['run_id']}.h5", record({**others[3], "seed": 99}))  # spec not the plan's
+        plan = {spec["run_id"]: {k: str(v) for k, v in spec.items()} for spec in specs[:-1]}  # others[4] unplanned
+        frame = collect(sorted(runs.glob("*.h5")), "figures", Path(tmp) / "campaign.h5", Path(tmp) / "runs.csv",
+                        plan=plan, set_aside_dir=Path(tmp) / "set_aside")
+        merged = list(frame["run_id"])
+        wrong = [f"foreign record merged: {run_id}" for run_id in merged if run_id != good["run_id"]]
+        if good["run_id"] not in merged:
+            wrong.append(f"a good record was refused: {good['run_id']}")
+        return len(others), wrong
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ledger", type=Path,
@@ -92,7 +133,10 @@ def main(argv=None) -> int:
 
     configs_tried, configs_accepted = hostile_configurations()
     files_tried, files_merged = broken_run_files()
-    print("Bad inputs (tests/hostile_inputs.py; broken run files through collect)")
+    foreign_tried, foreign_wrong = foreign_run_files()
+    files_tried += foreign_tried
+    files_merged += foreign_wrong
+    print("Bad inputs (tests/hostile_inputs.py; broken and foreign run files through collect)")
     for name in configs_accepted:
         print(f"  ACCEPTED configuration: {name}")
     for name in files_merged:
