@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ from spikescale.columns import FROM_SUMMARY, NAMES
 from spikescale.energy.accounting import accounted_energy
 from spikescale.load import load_kernel_timers, load_phases, load_runs, load_spikes  # noqa: F401 - the API
 from spikescale import provenance
+from spikescale.plan import Run
 from spikescale.record import RecordError, summary_of_open
 
 # One row per run, in the order spikescale.columns declares (meaning, unit and source of each
@@ -115,8 +117,8 @@ def read_plan(path: Path) -> dict[str, dict[str, str]]:
         return {row["run_id"]: row for row in csv.DictReader(fh)}
 
 
-# A planned run's fields that a spec leaves out while they have their default (spikescale.plan.Run).
-_SPEC_DEFAULTS = {"weight_factor": 1.0}
+# A planned run's fields that a spec leaves out while they have their default: Run's own.
+_SPEC_DEFAULTS = dict((f.name, f.default) for f in dataclasses.fields(Run) if f.default is not dataclasses.MISSING)
 
 
 def admission_problem(s: dict, src: h5py.File, path: Path, campaign: str,
