@@ -11,8 +11,7 @@ from snakemake.exceptions import WorkflowError
 
 from spikescale.config import load_campaign
 from spikescale.errors import ConfigError
-from spikescale.jobs import (SUPERVISED_RUN_SHELL, RunCommands, launch_retries, prepare_job_environment, run_resources,
-                             shapes)
+from spikescale.jobs import RunCommands, prepare_job_environment, run_resources, shapes, supervised_run_shell
 from spikescale.plan import plan_runs, reference_key, reference_runs
 from spikescale.resources import cores_requested
 from spikescale.settings import workflow_settings

@@ -20,7 +20,6 @@ for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
             command=lambda wildcards, output: run_command(run_of(wildcards), output.run),
             spec=lambda wildcards: run_of(wildcards).spec_json(),
             failed_dir=f"{RESULTS}/failed",
-            launch_retries=launch_retries(CAMPAIGN.machine),
         threads: cores_requested(_example.spec(), CAMPAIGN.machine)
         resources:
             **run_resources(_example, CAMPAIGN.machine),
@@ -32,4 +31,4 @@ for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
             # Loop variables must not appear here: Snakemake evaluates this again when the
             # job runs, after the loop has moved on. The supervisor records attempts that
             # are ended from outside (scancel, time limit, lost node): spikescale/supervise.py.
-            SUPERVISED_RUN_SHELL
+            supervised_run_shell(CAMPAIGN.machine)

@@ -15,7 +15,6 @@ if VALIDATED:
             command=lambda wildcards, output: run_command(REFERENCE_RUNS[wildcards.run_id], output.run),
             spec=lambda wildcards: REFERENCE_RUNS[wildcards.run_id].spec_json(),
             failed_dir=f"{REFERENCE}/failed",
-            launch_retries=launch_retries(CAMPAIGN.machine),
         threads: cores_requested(_reference_example.spec(), CAMPAIGN.machine)
         resources:
             **run_resources(_reference_example, CAMPAIGN.machine),
@@ -24,7 +23,7 @@ if VALIDATED:
         message:
             "reference run {wildcards.run_id}"
         shell:
-            SUPERVISED_RUN_SHELL
+            supervised_run_shell(CAMPAIGN.machine)
 
     rule reference_ensemble:
         """Spike statistics of every reference member and the KS distances between all

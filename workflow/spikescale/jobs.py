@@ -26,9 +26,13 @@ MACHINE_CONTEXT_KEYS = ("name", "executor", "cores_per_node", "memory_per_node_m
 
 # The shell command of every simulate rule: the supervisor (spikescale/supervise.py) starts
 # the run's own command and records attempts ended from outside (scancel, time limit, lost node).
-SUPERVISED_RUN_SHELL = ("python -m spikescale.supervise --spec {params.spec:q} --out {output.run:q}"
-                        " --failed-dir {params.failed_dir:q} --log {log:q}"
-                        " --launch-retries {params.launch_retries} -- bash -c {params.command:q}")
+def supervised_run_shell(machine: dict) -> str:
+    """The shell command of the simulate rules. The number of launch retries is written into
+    it rather than passed as a Snakemake parameter: a new parameter would count as a changed
+    one and re-run every finished run of an existing campaign (profiles/default)."""
+    return ("python -m spikescale.supervise --spec {params.spec:q} --out {output.run:q}"
+            " --failed-dir {params.failed_dir:q} --log {log:q}"
+            f" --launch-retries {launch_retries(machine)} -- bash -c {{params.command:q}}")
 
 
 def launch_retries(machine: dict) -> int:
