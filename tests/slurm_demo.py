@@ -24,7 +24,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-QUEUE_FORMAT = "%.12i %.28j %.9T %.6D %.5C %R"  # job (array_task), name, state, nodes, CPUs, node list
+# job (array_task), the executor's comment (rule_<rule>_wildcards_...), state, nodes, CPUs, node list
+QUEUE_FORMAT = "%i|%k|%T|%D|%C|%R"
+
+
+def queue_line(raw: str) -> str:
+    """One squeue line as a row: job, rule, state, nodes, CPUs, where (or why it waits)."""
+    job, comment, state, nodes, cpus, where = raw.split("|", 5)
+    rule = comment.removeprefix("rule_").split("_wildcards_")[0]
+    return f"{job:>12} {rule:<26} {state:<9} {nodes:>5} node(s) {cpus:>3} CPU(s)  {where}"
 
 
 def watch_queue(env: dict, stop: threading.Event, interval_s: float = 1.0) -> None:
@@ -33,7 +41,7 @@ def watch_queue(env: dict, stop: threading.Event, interval_s: float = 1.0) -> No
     while not stop.wait(interval_s):
         result = subprocess.run(["squeue", "--noheader", f"--format={QUEUE_FORMAT}"], env=env, capture_output=True,
                                 text=True, timeout=30)
-        lines = sorted(result.stdout.splitlines())
+        lines = sorted(queue_line(line) for line in result.stdout.splitlines() if line.count("|") >= 5)
         if lines != shown and result.returncode == 0:
             shown = lines
             stamp = time.strftime("%H:%M:%S")
