@@ -33,6 +33,7 @@ from spikescale.models.pd14 import brian2_builder
 from spikescale.models.pd14 import params as P
 
 MARKER = "@spikescale"
+ONE_PROCESS = "Brian2 runs on one process (threads or one GPU, no MPI)"  # for the configuration check
 
 
 def _marker_code(what: str, counter_array: str, timers: tuple[str, ...] = ()) -> str:
@@ -47,7 +48,7 @@ def _marker_code(what: str, counter_array: str, timers: tuple[str, ...] = ()) ->
 class Brian2Backend(Backend):
     name = "brian2"
     capabilities = Capabilities(platform="cpu", emulated=False, build_phases=True, mpi=False,
-                                one_process_why="Brian2 runs on one process (threads or one GPU, no MPI)")
+                                one_process_why=ONE_PROCESS)
     device_name = "cpp_standalone"
 
     def __init__(self, spec: dict, context: dict | None = None):

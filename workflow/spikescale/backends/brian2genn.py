@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from spikescale.backends.base import Capabilities
-from spikescale.backends.brian2 import Brian2Backend, _marker_code
+from spikescale.backends.brian2 import ONE_PROCESS, Brian2Backend, _marker_code
 from spikescale.models.pd14 import brian2_builder
 
 # GeNN's kernel timers (seconds, summed over the program), printed at each marker
@@ -92,7 +92,7 @@ def cuda13_problem(genn_path: str, cuda: str) -> str | None:
 class Brian2GeNNBackend(Brian2Backend):
     name = "brian2genn"
     capabilities = Capabilities(platform="gpu", emulated=False, build_phases=True, mpi=False,
-                                one_process_why="Brian2 runs on one process (threads or one GPU, no MPI)")
+                                one_process_why=ONE_PROCESS)
     device_name = "genn"
 
     def __init__(self, spec: dict, context: dict | None = None):

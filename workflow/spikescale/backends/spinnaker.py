@@ -27,7 +27,7 @@ Phases:
 from __future__ import annotations
 
 from spikescale.backends.base import Backend, Capabilities, PlatformRecord
-from spikescale.backends.spinnaker_base import SpiNNakerBase, spinnaker_settings, start_pynn
+from spikescale.backends.spinnaker_base import ONE_PROCESS, SpiNNakerBase, spinnaker_settings, start_pynn
 from spikescale.backends.spinnaker_board import SpiNNakerBoard
 from spikescale.backends.spinnaker_emulated import SpiNNakerEmulated
 from spikescale.spinnaker import board
@@ -41,7 +41,8 @@ class SpiNNakerBackend(Backend):
     name = "spinnaker"
     # As declared before the choice (a run that fails before it); the member's from then on.
     capabilities = Capabilities(platform="spinnaker", emulated=False, build_phases=True, mpi=False,
-                                platform_record=True, one_process_why="sPyNNaker runs from one host process (the board, or the emulator, does the work)")
+                                platform_record=True,
+                                one_process_why=ONE_PROCESS)
 
     def __init__(self, spec: dict, context: dict | None = None):
         super().__init__(spec, context)

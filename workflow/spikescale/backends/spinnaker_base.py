@@ -20,6 +20,9 @@ from spikescale.models.pd14 import params as P
 from spikescale.schemas import complete
 from spikescale.spinnaker import board, mapping
 
+# Why no run has several MPI ranks (the configuration check says it; Capabilities.one_process_why).
+ONE_PROCESS = "sPyNNaker runs from one host process (the board, or the emulator, does the work)"
+
 
 @contextlib.contextmanager
 def _in_directory(path: Path):

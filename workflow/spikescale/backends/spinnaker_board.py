@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from spikescale.backends.base import Capabilities, PlatformRecord
-from spikescale.backends.spinnaker_base import SpiNNakerBase
+from spikescale.backends.spinnaker_base import ONE_PROCESS, SpiNNakerBase
 from spikescale.spinnaker import board, mapping
 
 
@@ -17,7 +17,8 @@ class SpiNNakerBoard(SpiNNakerBase):
     # compile and load stay (empty) phases: on a board they happen inside the first run, and
     # runs.csv keeps one set of columns for both members
     capabilities = Capabilities(platform="spinnaker", emulated=False, build_phases=True, mpi=False,
-                                platform_record=True, one_process_why="sPyNNaker runs from one host process (the board, or the emulator, does the work)")
+                                platform_record=True,
+                                one_process_why=ONE_PROCESS)
 
     def __init__(self, spec: dict, context: dict | None, choice: board.Choice, *, sim=None,
                  run_dir: Path | None = None):

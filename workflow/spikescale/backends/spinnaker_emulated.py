@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from spikescale.backends.base import Capabilities, PlatformRecord
-from spikescale.backends.spinnaker_base import SpiNNakerBase
+from spikescale.backends.spinnaker_base import ONE_PROCESS, SpiNNakerBase
 from spikescale.models.pd14 import params as P
 from spikescale.spinnaker import board, cost, mapping
 from spikescale.spinnaker.emulator import Constants, Drive, Emulator, Projection
@@ -19,7 +19,7 @@ from spikescale.spinnaker.emulator import Constants, Drive, Emulator, Projection
 class SpiNNakerEmulated(SpiNNakerBase):
     capabilities = Capabilities(platform="spinnaker", emulated=True, build_phases=True, mpi=False,
                                 platform_energy=True, platform_record=True,
-                                one_process_why="sPyNNaker runs from one host process (the board, or the emulator, does the work)")
+                                one_process_why=ONE_PROCESS)
     PROGRESS_FROM_MS = 2000.0  # as NEST's backend: progress lines for long simulations only
 
     def __init__(self, spec: dict, context: dict | None, choice: board.Choice, *, sim=None,
