@@ -61,10 +61,6 @@ RUN_SHAPES = shapes(RUNS.values())
 COMMANDS = RunCommands(CAMPAIGN, [*REFERENCE_RUNS.values(), *RUNS.values()], REPO)
 
 
-def run_command(run, out):
-    return COMMANDS.command(run, out)
-
-
 def run_files():
     return [f"{RESULTS}/runs/{run_id}.h5" for run_id in sorted(RUNS)]
 

@@ -17,7 +17,7 @@ for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
             run_id=f"{re.escape(f'{_backend}-n{_nodes}x{_tasks}x{_threads}-')}[A-Za-z0-9.-]+",
         params:
             # the run's command: set-up, MPI launcher, interpreter and harness with its arguments
-            command=lambda wildcards, output: run_command(run_of(wildcards), output.run),
+            command=lambda wildcards, output: COMMANDS.command(run_of(wildcards), output.run),
             spec=lambda wildcards: run_of(wildcards).spec_json(),
             failed_dir=f"{RESULTS}/failed",
         threads: cores_requested(_example.spec(), CAMPAIGN.machine)

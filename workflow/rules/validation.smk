@@ -12,7 +12,7 @@ if VALIDATED:
         log:
             f"{REFERENCE}/logs/simulate/{{run_id}}.log",
         params:
-            command=lambda wildcards, output: run_command(REFERENCE_RUNS[wildcards.run_id], output.run),
+            command=lambda wildcards, output: COMMANDS.command(REFERENCE_RUNS[wildcards.run_id], output.run),
             spec=lambda wildcards: REFERENCE_RUNS[wildcards.run_id].spec_json(),
             failed_dir=f"{REFERENCE}/failed",
         threads: cores_requested(_reference_example.spec(), CAMPAIGN.machine)

@@ -164,21 +164,21 @@ def supervise(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log_path:
               launch_retries: int = 0) -> int:
     """Run the command; a launch failure (the tasks never started) is recorded as an attempt
     and tried again, at most launch_retries times, after a short wait."""
-    for attempt in range(launch_retries + 1):
-        code, launch = _supervise_once(cmd, spec, out, failed_dir, log_path, last=attempt == launch_retries)
-        if not launch:
+    attempt = 0
+    while True:
+        code, launch = _supervise_once(cmd, spec, out, failed_dir, log_path)
+        if not launch or attempt == launch_retries:
             return code
         wait_s = LAUNCH_RETRY_WAIT_S[min(attempt, len(LAUNCH_RETRY_WAIT_S) - 1)]
-        Tee(log_path).write(f"[{datetime.now():%H:%M:%S}] LAUNCH FAILED ({launch}); try {attempt + 2} of "
+        attempt += 1
+        Tee(log_path).write(f"[{datetime.now():%H:%M:%S}] LAUNCH FAILED ({launch}); try {attempt + 1} of "
                             f"{launch_retries + 1} in {wait_s:g} s\n")
         time.sleep(wait_s)
-    return 1
 
 
-def _supervise_once(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log_path: Path | None,
-                    last: bool = True) -> tuple[int, str]:
-    """One try: (exit code, the launcher's complaint if the tasks never started and another
-    try is allowed)."""
+def _supervise_once(cmd: list[str], spec: dict, out: Path, failed_dir: Path,
+                    log_path: Path | None) -> tuple[int, str]:
+    """One try: (exit code, the launcher's complaint if the tasks never started)."""
     started_at = time.time()
     terminated = []
     tee = Tee(log_path)
@@ -231,7 +231,7 @@ def _supervise_once(cmd: list[str], spec: dict, out: Path, failed_dir: Path, log
         if log_path is not None and Path(log_path).exists():
             # the next attempt's job writes the same log: keep this one beside its record
             shutil.copyfile(log_path, target.with_suffix(".log"))
-        return 1, ("" if last else launch)
+        return 1, launch
     # Ended by itself: its record (ok, or failed with the reason) is the job's output, also
     # after a failing rank ended the others with MPI_Abort (non-zero exit code).
     return (0 if out.exists() else 1), ""
