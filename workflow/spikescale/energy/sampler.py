@@ -57,6 +57,7 @@ class Sampler:
         self.power_w: list[tuple[float, list[float | None]]] = []
         self.read_errors: list[str] = []
         self.sampler_cpu_s = None  # CPU time the sampler process used, start-up included
+        self.sampler_startup_s = None  # from its launch to its first reading
         self.t0 = None
         self._process = None
         self._samples_file = None
@@ -93,7 +94,22 @@ class Sampler:
                 [sys.executable, "-m", "spikescale.energy.sampler_process", "--recipe", json.dumps(self.recipe),
                  "--interval-s", str(self.interval_s), "--out", path, "--parent", str(os.getpid())],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            self._wait_for_first_reading()
         return self
+
+    def _wait_for_first_reading(self, timeout_s: float = 30.0) -> None:
+        """Returns once the sampler process has written its first reading, so that no phase
+        starts before it reads. Python's start-up takes ~0.1 s on an idle node and seconds
+        on a busy one; a phase begun before it would lose wraps to the marks alone."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s and self._process.poll() is None:
+            with open(self._samples_file) as fh:
+                if sum(1 for line in fh if line.startswith('{"t"')) >= 1:
+                    self.sampler_startup_s = time.monotonic() - started
+                    return
+            time.sleep(0.01)
+        state = "exited" if self._process.poll() is not None else f"not reading after {timeout_s:.0f} s"
+        self.read_errors.append(f"sampler process {state}: readings at phase boundaries only until it reads")
 
     def mark(self, name: str) -> None:
         """A phase boundary: read every meter now."""
@@ -196,7 +212,8 @@ class Sampler:
         tree = {"attrs": {"interval_s": self.interval_s, "n_readings": len(t),
                           "sampled_by": "process" if self.recipe is not None and self.interval_s > 0 else "marks only",
                           "read_errors": "; ".join(self.read_errors),
-                          "sampler_cpu_s": self.sampler_cpu_s if self.sampler_cpu_s is not None else ""}}
+                          "sampler_cpu_s": self.sampler_cpu_s if self.sampler_cpu_s is not None else "",
+                          "sampler_startup_s": self.sampler_startup_s if self.sampler_startup_s is not None else ""}}
         for i, meter in enumerate(self.meters):
             meter_tree = {
                 "attrs": {**meter.describe(), "wrap_margin": margins[i] if margins[i] is not None else "",
