@@ -70,7 +70,7 @@ def test_multi_rank_campaign_needs_an_mpi_build(config_dir):
     (problem,) = info.value.problems
     assert problem.key == "nest.environment.kind" and "'nest-mpi'" in problem.allowed
     edit_yaml(config_dir / "experiment" / "tiny.yaml", software="nest-mpi")
-    assert load_campaign("tiny", config_dir).software["nest"]["environment"] == {"kind": "venv", "name": "nest-mpi"}
+    assert load_campaign("tiny", config_dir).entry("nest", "nest-mpi")["environment"] == {"kind": "venv", "name": "nest-mpi"}
 
 
 @pytest.mark.needs_mpi

@@ -189,7 +189,7 @@ def write_campaign(config_dir: Path, results: Path) -> list[Run]:
                "--out-config", str(results / "config_resolved.json")])
     campaign = load_campaign(NAME, config_dir)
     runs = plan_runs(campaign)
-    context = run_context(campaign, "nest")  # as the workflow passes it to each run
+    context = run_context(campaign, runs[0])  # as the workflow passes it to each run (all nest, one variant)
     host = {**provenance.collect_host(), **provenance.git_state(),
             "python_executable": str(REPO / ".venvs" / "nest" / "bin" / "python")}
     versions = {**provenance.package_versions(), "nest-simulator": "3.10.0", "nest_have_mpi": False,

@@ -11,11 +11,11 @@ from snakemake.exceptions import WorkflowError
 
 from spikescale.config import load_campaign
 from spikescale.errors import ConfigError
-from spikescale.jobs import RunCommands, prepare_job_environment, run_resources, shapes, supervised_run_shell
-from spikescale.plan import plan_runs, reference_key, reference_runs
+from spikescale.jobs import RunCommands, prepare_job_environment, run_resources, shapes, software_entry, supervised_run_shell
+from spikescale.plan import RUN_ID_TAIL, plan_runs, reference_key, reference_runs, run_id_prefix
 from spikescale.resources import cores_requested
 from spikescale.settings import workflow_settings
-from spikescale.software import missing_environment
+from spikescale.software import conda_file, missing_environment
 
 REPO = Path(workflow.basedir).resolve()
 # Every rule's shell says plain `python`: the rule's declared environment (spikescale.jobs).
@@ -38,9 +38,10 @@ REFERENCE_RUNS = {run.run_id: run for run in reference_runs(CAMPAIGN)}
 REFERENCE = f"{SETTINGS.results_dir}/_reference/{reference_key(CAMPAIGN)}" if VALIDATED else None
 
 for _backend in sorted(set(CAMPAIGN.experiment["backends"]) | ({"nest"} if VALIDATED else set())):
-    _missing = missing_environment(CAMPAIGN.software[_backend], _backend, REPO)
-    if _missing:
-        raise WorkflowError(_missing)
+    for _variant in CAMPAIGN.variants_of(_backend):
+        _missing = missing_environment(CAMPAIGN.entry(_backend, _variant), _backend, REPO)
+        if _missing:
+            raise WorkflowError(_missing if CAMPAIGN.single_software else f"software variant {_variant!r}: {_missing}")
 
 
 wildcard_constraints:
@@ -54,10 +55,17 @@ def run_of(wildcards):
         raise WorkflowError(f"run {wildcards.run_id!r} is not in the plan of campaign {CAMPAIGN.name!r}")
 
 
-# One representative run per (backend, nodes, tasks per node, threads per task): one rule
-# each. The NEST reference runs of the validation have commands too: a campaign may validate
+# One representative run per (backend, variant, nodes, tasks per node, threads per task): one
+# rule each. The NEST reference runs of the validation have commands too: a campaign may validate
 # a backend without running NEST itself.
 RUN_SHAPES = shapes(RUNS.values())
+
+
+def simulate_rule_name(backend, variant, nodes, tasks, threads):
+    """simulate_<backend>[_<variant>]_n<nodes>x<tasks>x<threads>: a Python name (the variant's
+    '.' and '-' become '_'; the run ids, not the names, select a rule)."""
+    variant_part = re.sub(r"[^A-Za-z0-9_]", "_", variant) + "_" if variant else ""
+    return f"simulate_{backend}_{variant_part}n{nodes}x{tasks}x{threads}"
 COMMANDS = RunCommands(CAMPAIGN, [*REFERENCE_RUNS.values(), *RUNS.values()], REPO)
 
 

@@ -1,20 +1,21 @@
-# One rule per backend and resource shape (nodes x tasks per node x threads per task).
-# The SLURM executor puts the ready jobs of one rule into one job array and gives every
-# task the FIRST job's resources, so runs that differ in resources must never share a rule:
-# here they cannot. The run id starts with backend and shape, which selects the rule.
+# One rule per backend, software variant and resource shape (nodes x tasks per node x
+# threads per task). The SLURM executor puts the ready jobs of one rule into one job array
+# and gives every task the FIRST job's resources, so runs that differ in resources or
+# software must never share a rule: here they cannot. The run id starts with backend,
+# variant (in a campaign of several) and shape (spikescale.plan.run_id_prefix), which
+# selects the rule.
 
-for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
-    _example = RUN_SHAPES[(_backend, _nodes, _tasks, _threads)]
+for (_backend, _variant, _nodes, _tasks, _threads), _example in RUN_SHAPES.items():
 
     rule:
         name:
-            f"simulate_{_backend}_n{_nodes}x{_tasks}x{_threads}"
+            simulate_rule_name(_backend, _variant, _nodes, _tasks, _threads)
         output:
             run=f"{RESULTS}/runs/{{run_id}}.h5",
         log:
             f"{RESULTS}/logs/simulate/{{run_id}}.log",
         wildcard_constraints:
-            run_id=f"{re.escape(f'{_backend}-n{_nodes}x{_tasks}x{_threads}-')}[A-Za-z0-9.-]+",
+            run_id=re.escape(run_id_prefix(_backend, _variant, _nodes, _tasks, _threads)) + RUN_ID_TAIL,
         params:
             # the run's command: set-up, MPI launcher, interpreter and harness with its arguments
             command=lambda wildcards, output: COMMANDS.command(run_of(wildcards), output.run),
@@ -24,7 +25,7 @@ for _backend, _nodes, _tasks, _threads in RUN_SHAPES:
         resources:
             **run_resources(_example, CAMPAIGN.machine),
         conda:
-            f"../../envs/{_backend}.yaml"
+            "../../" + conda_file(software_entry(CAMPAIGN, _example), _backend)
         message:
             "run {wildcards.run_id}"
         shell:

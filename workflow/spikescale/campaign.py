@@ -13,21 +13,52 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Campaign:
-    """A validated campaign: the four configuration parts with defaults filled in."""
+    """A validated campaign: the four configuration parts with defaults filled in.
+
+    software: variant name -> that software file's part (backend -> entry). A variant is a
+    software file of config/software/, named by the file; an experiment names one (its runs'
+    ids carry no variant, as before variants existed) or a list of them (docs/comparing.md).
+    files: part -> the path it was read from; with several variants "software" -> {variant: path}
+    (one variant: its path, as before, so that a campaign's provenance and hashes stay).
+    """
 
     experiment: dict
     model: dict
     machine: dict
     software: dict
-    files: dict  # part -> path it was read from
+    files: dict
 
     @property
     def name(self) -> str:
         return self.experiment["name"]
 
+    @property
+    def variants(self) -> list[str]:
+        """The software variants, in the experiment's order."""
+        return list(self.software)
+
+    @property
+    def single_software(self) -> bool:
+        """The experiment names one software file (a name, not a list)."""
+        return isinstance(self.experiment["software"], str)
+
+    def variants_of(self, backend: str) -> list[str]:
+        """The variants with an entry for a backend: each runs it."""
+        return [variant for variant, part in self.software.items() if backend in part]
+
+    def entry(self, backend: str, variant: str) -> dict:
+        """The software entry of a backend in one variant."""
+        return self.software[variant][backend]
+
+    def software_file(self, variant: str) -> str:
+        files = self.files["software"]
+        return files if isinstance(files, str) else files[variant]
+
     def resolved(self) -> dict:
-        """Everything that defines the campaign, for provenance and hashing."""
-        return {"experiment": self.experiment, "model": self.model, "machine": self.machine, "software": self.software}
+        """Everything that defines the campaign, for provenance and hashing. A single-software
+        campaign resolves as it did before variants existed, so its hashes stay."""
+        software = self.software[self.variants[0]] if self.single_software else self.software
+        return {"experiment": self.experiment, "model": self.model, "machine": self.machine, "software": software}
 
 
 def resource_shapes(experiment: dict) -> list[tuple[int, int, int]]:

@@ -41,7 +41,7 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     if v == "enum":
         return "allowed: " + ", ".join(repr(x) for x in s)
     if v == "type":
-        return f"must be {_TYPE_NAMES.get(s, s)}"
+        return "must be " + " or ".join(_TYPE_NAMES.get(t, t) for t in ([s] if isinstance(s, str) else s))
     if v == "minimum":
         return f"must be >= {s}"
     if v == "exclusiveMinimum":
@@ -251,24 +251,37 @@ def load_campaign(experiment: str | os.PathLike, config_dir: str | os.PathLike =
 
     # Check the other parts too, so that one run of the checks reports every problem.
     parts, files = {}, {"experiment": exp_label}
+    software, software_files = {}, {}  # variant -> part, variant -> path
     for part in PARTS:
-        if not isinstance(exp.get(part), str) or any(p.key == part for p in problems):
+        if any(p.key == part or p.key.startswith(f"{part}[") for p in problems):
             continue
-        path = config_dir / part / f"{exp[part]}.yaml"
-        files[part] = str(path)
-        data, read_problems = read_yaml(path, exp_label, part)
-        problems += read_problems
-        if data is None:
+        names = exp.get(part)
+        if part == "software" and isinstance(names, list):
+            wanted = [(name, f"software[{i}]") for i, name in enumerate(names)]
+        elif isinstance(names, str):
+            wanted = [(names, part)]
+        else:
             continue
-        part_schema = load_schema(part)
-        part_problems = _schema_problems(data, part_schema, str(path))
-        problems += part_problems
-        parts[part] = complete(part, data) if not part_problems else data
+        for name, key in wanted:
+            path = config_dir / part / f"{name}.yaml"
+            data, read_problems = read_yaml(path, exp_label, key)
+            problems += read_problems
+            if data is None:
+                continue
+            part_problems = _schema_problems(data, load_schema(part), str(path))
+            problems += part_problems
+            data = complete(part, data) if not part_problems else data
+            if part == "software":
+                software[name], software_files[name] = data, str(path)
+            else:
+                parts[part], files[part] = data, str(path)
     if problems:
         raise ConfigError(problems)
+    # one software file: its path, as before variants (provenance and hashes of old campaigns stay)
+    files["software"] = software_files if isinstance(exp["software"], list) else software_files[exp["software"]]
 
     campaign = Campaign(experiment=exp, model=parts["model"], machine=parts["machine"],
-                        software=parts["software"], files=files)
+                        software=software, files=files)
     problems = semantic_problems(campaign, repo_root=config_dir.resolve().parent)
     if problems:
         raise ConfigError(problems)
@@ -300,26 +313,37 @@ def _multi_rank(experiment: dict) -> bool:
 
 
 def software_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
-    """Every backend has a software entry, and every entry names its environment."""
-    f_exp, f_soft = c.files["experiment"], c.files["software"]
+    """Every backend has a software entry (in some variant), every entry names its
+    environment, and every variant runs some backend of the experiment."""
+    f_exp = c.files["experiment"]
     problems = []
     for backend in c.experiment["backends"]:
-        if backend not in c.software:
-            problems.append(ConfigProblem(f_soft, backend, None,
+        if not c.variants_of(backend):
+            where = " or ".join(c.software_file(v) for v in c.variants)
+            problems.append(ConfigProblem(where, backend, None,
                                           f"backend {backend!r} is in {f_exp} but has no software entry here"))
-    for backend, entry in c.software.items():
-        env = entry["environment"]
-        need = {"python": "interpreter", "modules": "modules", "conda": "file"}.get(env["kind"])
-        if need and need not in env:
-            problems.append(ConfigProblem(f_soft, f"{backend}.environment.{need}", None,
-                                          f"required with kind {env['kind']!r}"))
-        if env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).resolve().is_relative_to(
-                repo_root.resolve()):
-            problems.append(ConfigProblem(f_soft, f"{backend}.environment.file", env["file"],
-                                          "must be a file inside the repository (envs/<backend>.yaml)"))
-        elif env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).is_file():
-            problems.append(ConfigProblem(f_soft, f"{backend}.environment.file", env["file"],
-                                          "no such file in the repository"))
+    if not c.single_software:
+        for i, variant in enumerate(c.variants):
+            if not set(c.software[variant]) & set(c.experiment["backends"]):
+                problems.append(ConfigProblem(
+                    f_exp, f"software[{i}]", variant,
+                    f"this variant ({c.software_file(variant)}) has entries for {sorted(c.software[variant])} only, "
+                    f"none of the experiment's backends {c.experiment['backends']}: it would run nothing"))
+    for variant in c.variants:
+        f_soft = c.software_file(variant)
+        for backend, entry in c.software[variant].items():
+            env = entry["environment"]
+            need = {"python": "interpreter", "modules": "modules", "conda": "file"}.get(env["kind"])
+            if need and need not in env:
+                problems.append(ConfigProblem(f_soft, f"{backend}.environment.{need}", None,
+                                              f"required with kind {env['kind']!r}"))
+            if env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).resolve().is_relative_to(
+                    repo_root.resolve()):
+                problems.append(ConfigProblem(f_soft, f"{backend}.environment.file", env["file"],
+                                              "must be a file inside the repository (envs/<backend>.yaml)"))
+            elif env["kind"] == "conda" and "file" in env and not (repo_root / env["file"]).is_file():
+                problems.append(ConfigProblem(f_soft, f"{backend}.environment.file", env["file"],
+                                              "no such file in the repository"))
     return problems
 
 
@@ -375,14 +399,16 @@ def spinnaker_problems(c: Campaign) -> list[ConfigProblem]:
 
 def mpi_problems(c: Campaign) -> list[ConfigProblem]:
     """Shapes with several ranks need NEST built with MPI and a launcher on the machine."""
-    exp, f_exp, f_soft = c.experiment, c.files["experiment"], c.files["software"]
+    exp, f_exp = c.experiment, c.files["experiment"]
     multi_rank = _multi_rank(exp)
     problems = []
-    for backend in exp["backends"]:
-        env = c.software.get(backend, {}).get("environment", {})
-        if backend == "nest" and multi_rank and env.get("kind") == "venv" and env.get("name", backend) == backend:
+    for variant in c.variants:
+        env = c.software[variant].get("nest", {}).get("environment", {})
+        backend = "nest"
+        if backend in exp["backends"] and multi_rank and env.get("kind") == "venv" \
+                and env.get("name", backend) == backend:
             problems.append(ConfigProblem(
-                f_soft, f"{backend}.environment.kind", "venv",
+                c.software_file(variant), f"{backend}.environment.kind", "venv",
                 f"runs with several MPI ranks (axes in {f_exp}) need {backend} built with MPI; the PyPI wheel in "
                 ".venvs/nest has none: use kind 'venv' with name 'nest-mpi' (make nest-mpi), or a site build"))
     if "mpi" not in c.machine:
@@ -411,12 +437,13 @@ def step_problems(c: Campaign) -> list[ConfigProblem]:
 def run_count_problems(c: Campaign) -> list[ConfigProblem]:
     """At most MAX_RUNS runs per campaign."""
     exp, model, f_model = c.experiment, c.model, c.files["model"]
-    n_runs = len(exp["backends"]) * len(resource_shapes(exp)) * len(model["seeds"]) * exp["repetitions"]
+    n_backend_variants = sum(len(c.variants_of(backend)) for backend in exp["backends"])
+    n_runs = n_backend_variants * len(resource_shapes(exp)) * len(model["seeds"]) * exp["repetitions"]
     if n_runs <= MAX_RUNS:
         return []
     return [ConfigProblem(c.files["experiment"], "axes", exp["axes"],
                           f"with {len(model['seeds'])} seed(s) ({f_model}), {exp['repetitions']} repetition(s) "
-                          f"and {len(exp['backends'])} backend(s) this is {n_runs:,} runs; at most "
+                          f"and {n_backend_variants} backend(s) x software variant(s) this is {n_runs:,} runs; at most "
                           f"{MAX_RUNS:,} per campaign (split it)")]
 
 
@@ -480,8 +507,8 @@ def validation_problems(c: Campaign) -> list[ConfigProblem]:
     f_exp = c.files["experiment"]
     threads = exp["validation"]["threads_per_task"]
     problems = []
-    if "nest" not in c.software:
-        problems.append(ConfigProblem(c.files["software"], "nest", None,
+    if not c.variants_of("nest"):
+        problems.append(ConfigProblem(" or ".join(c.software_file(v) for v in c.variants), "nest", None,
                                       f"validation (in {f_exp}) needs NEST for its reference ensemble: add a 'nest' entry"))
     if threads > machine["cores_per_node"] and not machine["allow_oversubscription"]:
         problems.append(ConfigProblem(f_exp, "validation.threads_per_task", threads,

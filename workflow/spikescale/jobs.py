@@ -22,7 +22,7 @@ from spikescale.software import python_command, setup_command
 # The machine settings that change what a run measures (not its description): part of every
 # run's context, so that changing one re-runs the runs.
 MACHINE_CONTEXT_KEYS = ("name", "executor", "cores_per_node", "memory_per_node_mb", "exclusive",
-                        "allow_oversubscription", "energy")
+                        "allow_oversubscription", "energy", "disturbance")
 
 # The shell command of every simulate rule: the supervisor (spikescale/supervise.py) starts
 # the run's own command and records attempts ended from outside (scancel, time limit, lost node).
@@ -40,7 +40,7 @@ def launch_retries(machine: dict) -> int:
     SLURM: locally there is no launcher between the supervisor and the run)."""
     return int(machine["slurm"]["launch_retries"]) if machine["executor"] == "slurm" and "slurm" in machine else 0
 
-Shape = tuple[str, int, int, int]  # backend, nodes, tasks per node, threads per task
+Shape = tuple[str, str, int, int, int]  # backend, variant, nodes, tasks per node, threads per task
 
 
 def prepare_job_environment(repo_root: Path, interpreter: str = sys.executable,
@@ -59,8 +59,17 @@ def prepare_job_environment(repo_root: Path, interpreter: str = sys.executable,
 
 
 def shape_of(run: Run) -> Shape:
-    """The resources that put a run into a rule (and so a SLURM job array) of its own."""
-    return (run.backend, run.nodes, run.tasks_per_node, run.threads_per_task)
+    """The software and resources that put a run into a rule (and so a SLURM job array) of
+    its own: a job array never mixes software variants or resources."""
+    return (run.backend, run.variant, run.nodes, run.tasks_per_node, run.threads_per_task)
+
+
+def software_entry(campaign: Campaign, run: Run) -> dict:
+    """A run's software entry: its variant's; a run without a variant (a campaign with one
+    software file, or a member of the NEST reference ensemble) takes the first variant that
+    has its backend."""
+    variant = run.variant or campaign.variants_of(run.backend)[0]
+    return campaign.entry(run.backend, variant)
 
 
 def shapes(runs: Iterable[Run]) -> dict[Shape, Run]:
@@ -72,14 +81,14 @@ def shapes(runs: Iterable[Run]) -> dict[Shape, Run]:
     return out
 
 
-def run_context(campaign: Campaign, backend: str) -> dict:
-    """What a run needs to know besides its spec: its backend's software entry and the
-    machine settings that change what it measures."""
+def run_context(campaign: Campaign, run: Run) -> dict:
+    """What a run needs to know besides its spec: its software entry and the machine
+    settings that change what it measures."""
     machine = {key: campaign.machine[key] for key in MACHINE_CONTEXT_KEYS if key in campaign.machine}
-    if backend == "spinnaker" and "spinnaker" in campaign.machine:
+    if run.backend == "spinnaker" and "spinnaker" in campaign.machine:
         # the board or its emulation: only SpiNNaker runs depend on (and re-run for) it
         machine["spinnaker"] = campaign.machine["spinnaker"]
-    return {"software": campaign.software[backend], "machine": machine}
+    return {"software": software_entry(campaign, run), "machine": machine}
 
 
 def harness_argv(python: str | Path, spec: dict, out: str | Path, context: dict | None = None) -> list[str]:
@@ -90,27 +99,28 @@ def harness_argv(python: str | Path, spec: dict, out: str | Path, context: dict 
 
 def harness_prefix(campaign: Campaign, run: Run, repo_root: Path) -> str:
     """Shell words starting a run's harness: environment set-up, MPI launcher, interpreter."""
-    software = campaign.software[run.backend]
+    software = software_entry(campaign, run)
     setup, launch = setup_command(software), launch_command(run.spec(), campaign.machine)
     return f"{setup}{launch} {python_command(software, run.backend, repo_root)} -m spikescale.harness".lstrip()
 
 
 class RunCommands:
     """The whole shell command of each run of a campaign. The parts every run of a shape
-    (harness prefix) or backend (context) shares are put together once, not again for each
-    of a campaign's 10,000 jobs."""
+    (harness prefix, context) shares are put together once, not again for each of a
+    campaign's 10,000 jobs."""
 
     def __init__(self, campaign: Campaign, runs: Iterable[Run], repo_root: Path):
         representatives = shapes(runs)
         self._prefix = {shape: harness_prefix(campaign, run, repo_root) for shape, run in representatives.items()}
-        self._context = {backend: shlex.quote(json.dumps(run_context(campaign, backend), sort_keys=True))
-                         for backend in {shape[0] for shape in representatives}}
+        self._context = {shape: shlex.quote(json.dumps(run_context(campaign, run), sort_keys=True))
+                         for shape, run in representatives.items()}
 
     def command(self, run: Run, out: str | Path) -> str:
         """The run's command: its context (software entry, machine) is part of it, so that
         changing either re-runs the run."""
-        return (f"{self._prefix[shape_of(run)]} --spec {shlex.quote(run.spec_json())} "
-                f"--context {self._context[run.backend]} --out {shlex.quote(str(out))}")
+        shape = shape_of(run)
+        return (f"{self._prefix[shape]} --spec {shlex.quote(run.spec_json())} "
+                f"--context {self._context[shape]} --out {shlex.quote(str(out))}")
 
 
 def run_resources(run: Run, machine: dict) -> dict:

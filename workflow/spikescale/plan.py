@@ -44,6 +44,10 @@ class Run:
     # A deliberately wrong model (spikescale.models.pd14.derived.derive). Left out of the spec and the
     # id while it is 1, so that the ids and specs of correct runs never change.
     weight_factor: float = 1.0
+    # The software variant (a software file's name) of a campaign that names several. Empty in a
+    # campaign with one software file: left out of the spec and the id then, so that the ids of
+    # campaigns from before variants stay (the runs.csv column `variant` names the file anyway).
+    variant: str = ""
 
     @property
     def ranks(self) -> int:
@@ -59,6 +63,8 @@ class Run:
         spec = {name: getattr(self, name) for name in self.__dataclass_fields__}
         if spec["weight_factor"] == 1.0:
             del spec["weight_factor"]
+        if not spec["variant"]:
+            del spec["variant"]
         return spec
 
     def spec_json(self) -> str:
@@ -76,12 +82,25 @@ def make_run_id(params: dict) -> str:
     digest = hashlib.sha256(canonical(params).encode()).hexdigest()[:12]
     p = params
     # A readable prefix for people browsing results/; the hash makes it unique.
-    return (f"{p['backend']}-n{p['nodes']}x{p['tasks_per_node']}x{p['threads_per_task']}"
-            f"-seed{p['seed']}-r{p['repetition']}-{digest}")
+    return f"{run_id_prefix(p['backend'], p.get('variant', ''), p['nodes'], p['tasks_per_node'], p['threads_per_task'])}" \
+           f"seed{p['seed']}-r{p['repetition']}-{digest}"
+
+
+def run_id_prefix(backend: str, variant: str, nodes: int, tasks_per_node: int, threads_per_task: int) -> str:
+    """The start of the ids of one backend x variant x resource shape: what puts a run into
+    its rule (workflow/rules/simulate.smk), and so into a SLURM job array of its own."""
+    variant_part = f"{variant}-" if variant else ""
+    return f"{backend}-{variant_part}n{nodes}x{tasks_per_node}x{threads_per_task}-"
+
+
+# What follows the prefix in every id: the rules match it exactly, so that no variant's name
+# can make one rule's ids look like another's.
+RUN_ID_TAIL = r"seed[0-9]+-r[0-9]+-[0-9a-f]{12}"
 
 
 def _make_run(c: Campaign, campaign: str, backend: str, shape: tuple[int, int, int], n_scaling: float,
-              k_scaling: float, seed: int, repetition: int, record_spikes: bool, weight_factor: float) -> Run:
+              k_scaling: float, seed: int, repetition: int, record_spikes: bool, weight_factor: float,
+              variant: str = "") -> Run:
     params = {k: c.model[k] for k in MODEL_KEYS}
     params.update(n_scaling=n_scaling, k_scaling=k_scaling, backend=backend, machine=c.machine["name"],
                   seed=int(seed), repetition=repetition, nodes=shape[0], tasks_per_node=shape[1],
@@ -90,29 +109,38 @@ def _make_run(c: Campaign, campaign: str, backend: str, shape: tuple[int, int, i
         params[key] = float(params[key])
     if weight_factor != 1.0:
         params["weight_factor"] = float(weight_factor)
+    if variant:
+        params["variant"] = variant
     return Run(run_id=make_run_id(params), campaign=campaign, **params)
 
 
+def run_variants(c: Campaign, backend: str) -> list[str]:
+    """The variant of each of a backend's runs: '' for a campaign with one software file."""
+    return [""] if c.single_software else c.variants_of(backend)
+
+
 def plan_runs(c: Campaign) -> list[Run]:
-    """The campaign's runs, ordered by backend, resources, seed, repetition; then its
-    validation runs (spikes recorded) if the experiment asks for validation and the
-    model's own runs do not record spikes already."""
+    """The campaign's runs, ordered by backend, software variant, resources, seed,
+    repetition; then its validation runs (spikes recorded) if the experiment asks for
+    validation and the model's own runs do not record spikes already."""
     runs = []
     exp, model = c.experiment, c.model
     weight_factor = float(model.get("weight_factor", 1.0))
     for backend in exp["backends"]:
-        for shape in resource_shapes(exp):
-            n_scaling, k_scaling = model_for_shape(exp, model, shape)
-            for seed in model["seeds"]:
-                for rep in range(exp["repetitions"]):
-                    runs.append(_make_run(c, c.name, backend, shape, n_scaling, k_scaling, seed, rep,
-                                          bool(model["record_spikes"]), weight_factor))
+        for variant in run_variants(c, backend):
+            for shape in resource_shapes(exp):
+                n_scaling, k_scaling = model_for_shape(exp, model, shape)
+                for seed in model["seeds"]:
+                    for rep in range(exp["repetitions"]):
+                        runs.append(_make_run(c, c.name, backend, shape, n_scaling, k_scaling, seed, rep,
+                                              bool(model["record_spikes"]), weight_factor, variant))
     if "validation" in exp and not model["record_spikes"]:
         shape = (1, 1, exp["validation"]["threads_per_task"])
         for backend in exp["backends"]:
-            for seed in model["seeds"]:
-                runs.append(_make_run(c, c.name, backend, shape, float(model["n_scaling"]),
-                                      float(model["k_scaling"]), seed, 0, True, weight_factor))
+            for variant in run_variants(c, backend):
+                for seed in model["seeds"]:
+                    runs.append(_make_run(c, c.name, backend, shape, float(model["n_scaling"]),
+                                          float(model["k_scaling"]), seed, 0, True, weight_factor, variant))
     ids = [r.run_id for r in runs]
     assert len(set(ids)) == len(ids), "run ids must be unique"
     return runs

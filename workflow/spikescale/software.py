@@ -6,7 +6,7 @@ kinds (config/software/*.yaml):
 - python:  an existing interpreter (a path, or a command on PATH) with spikescale installed
 - modules: environment modules loaded first (`module load a b`), then the interpreter, which
            must have spikescale installed
-- conda:   Snakemake activates envs/<backend>.yaml itself (`--sdm conda`); use its python
+- conda:   Snakemake activates the entry's `file` itself (`--sdm conda`); use its python
 Every environment imports spikescale as an installed package (pyproject.toml): no run edits
 sys.path or PYTHONPATH. Every value is checked against a strict pattern by the schema and
 quoted here.
@@ -34,6 +34,13 @@ def interpreter(entry: dict, backend: str, repo_root: Path) -> str:
     if kind == "conda":
         return "python"
     raise ValueError(f"unknown environment kind {kind!r}")
+
+
+def conda_file(entry: dict, backend: str) -> str:
+    """The conda environment file a rule declares (repository-relative): the entry's own with
+    kind conda, else envs/<backend>.yaml (used only under `--sdm conda`)."""
+    env = entry["environment"]
+    return env["file"] if env["kind"] == "conda" else f"envs/{backend}.yaml"
 
 
 def setup_command(entry: dict) -> str:
