@@ -104,3 +104,53 @@ def missing_environment(entry: dict, backend: str, repo_root: Path) -> str | Non
             return (f"the {backend} interpreter {python} cannot import spikescale; install it there once with "
                     f"`{python} -m pip install --no-deps -e {repo_root}` (docs/architecture.md)")
     return None
+
+
+def make_targets(campaign, repo_root: Path) -> list[str]:
+    """The make targets that build a campaign's environments beyond `make env`'s: the venvs
+    of its software variants that have an envs/<name>.txt (a second Brian2, ...), NEST with
+    MPI, brian2genn's environment. `make run` builds them before the workflow starts."""
+    targets = []
+    for backend in campaign.experiment["backends"]:
+        for variant in campaign.variants_of(backend):
+            env = campaign.entry(backend, variant)["environment"]
+            if env["kind"] != "venv":
+                continue
+            name = env.get("name", backend)
+            if name == "nest-mpi":
+                target = "nest-mpi"
+            elif name == "brian2genn":
+                target = "brian2genn-env"
+            elif (repo_root / "envs" / f"{name}.txt").is_file():
+                target = f".venvs/{name}/.installed"
+            else:
+                continue
+            if target not in targets:
+                targets.append(target)
+    return targets
+
+
+def main(argv=None) -> int:
+    """`python -m spikescale.software make-targets --experiment <name>`: what `make run` builds."""
+    import argparse
+    import sys
+
+    from spikescale.config import load_campaign
+    from spikescale.errors import ConfigError
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("command", choices=["make-targets"])
+    parser.add_argument("--experiment", required=True)
+    parser.add_argument("--config-dir", type=Path, default=Path("config"))
+    args = parser.parse_args(argv)
+    try:
+        campaign = load_campaign(args.experiment, args.config_dir)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(" ".join(make_targets(campaign, args.config_dir.resolve().parent) or ["env"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
