@@ -75,6 +75,9 @@ nest-mpi: system-deps
 
 # The campaign, then its HTML report (figures, tables, provenance) in results/<name>/report.html.
 run: env
+	@# the environments of the campaign's software variants beyond `make env`'s (spikescale.software)
+	targets=$$($(WORKFLOW_ENV)/bin/python -m spikescale.software make-targets --experiment $(EXPERIMENT)) && \
+		$(MAKE) --no-print-directory $$targets
 	$(SNAKEMAKE) --cores $(CORES) --config experiment=$(EXPERIMENT) --printshellcmds $(SNAKEMAKE_ARGS)
 	$(MAKE) --no-print-directory report
 
