@@ -25,7 +25,7 @@ import pandas as pd
 from spikescale.columns import FROM_SUMMARY, NAMES
 from spikescale.energy.accounting import accounted_energy
 from spikescale.load import load_kernel_timers, load_phases, load_runs, load_spikes  # noqa: F401 - the API
-from spikescale import provenance
+from spikescale import index as results_index, provenance
 from spikescale.plan import Run
 from spikescale.record import RecordError, summary_of_open
 
@@ -165,20 +165,27 @@ def _set_aside(path: Path, set_aside_dir: Path | None) -> str:
 
 def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: Path,
             resolved_config: dict | None = None, validation_dir: Path | None = None,
-            plan: dict[str, dict[str, str]] | None = None, set_aside_dir: Path | None = None) -> pd.DataFrame:
+            plan: dict[str, dict[str, str]] | None = None, set_aside_dir: Path | None = None,
+            index_db: Path | None = None) -> pd.DataFrame:
     """Merge run files into campaign.h5 (summary table + a copy of every record) and
     runs.csv. A file is admitted only if it is a complete record of a run of this campaign's
     plan (admission_problem); any other is set aside with the reason, moved to set_aside_dir
     when given (the next snakemake then runs that run again), and never merged. Writes both
-    outputs atomically and leaves no temporary file; running it twice gives the same content."""
+    outputs atomically and leaves no temporary file; running it twice gives the same content.
+    Then, when index_db is given (the workflow's collect gives <results_dir>/index.sqlite),
+    replaces the campaign's rows in that results index with runs.csv's (spikescale.index)."""
     tmp_h5 = campaign_h5.with_name(campaign_h5.name + ".tmp")
     campaign_h5.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _collect(run_files, campaign, campaign_h5, runs_csv, resolved_config, validation_dir, plan,
-                        set_aside_dir, tmp_h5)
+        frame = _collect(run_files, campaign, campaign_h5, runs_csv, resolved_config, validation_dir, plan,
+                         set_aside_dir, tmp_h5)
     finally:
         tmp_h5.unlink(missing_ok=True)
         runs_csv.with_name(runs_csv.name + ".tmp").unlink(missing_ok=True)
+    if index_db is not None:
+        n = results_index.register(runs_csv, index_db)
+        print(f"collect: {n} run(s) of {runs_csv.parent} registered in the results index {index_db}")
+    return frame
 
 
 def _collect(run_files, campaign, campaign_h5, runs_csv, resolved_config, validation_dir, plan, set_aside_dir,
@@ -259,12 +266,22 @@ def main(argv=None) -> int:
     c.add_argument("--validation-dir", type=Path, help="results of analysis.validation check, <run_id>.json")
     c.add_argument("--set-aside-dir", type=Path, help="where files that are not admitted go (default: beside "
                    "--runs-dir, set_aside/)")
+    c.add_argument("--index", type=Path, help="the results index to register the campaign in (default: "
+                   f"{results_index.INDEX_NAME} in the folder above the campaign folder, i.e. the results folder)")
+    c.add_argument("--no-index", action="store_true", help="do not register the campaign in a results index")
     args = parser.parse_args(argv)
     plan = read_plan(args.plan)
     files = [args.runs_dir / f"{run_id}.h5" for run_id in plan]
     resolved = json.loads(args.config.read_text()) if args.config else None
     set_aside = args.set_aside_dir or args.runs_dir.parent / "set_aside"
-    collect(files, args.campaign, args.out_h5, args.out_csv, resolved, args.validation_dir, plan, set_aside)
+    index_db = None if args.no_index else args.index or results_index.index_path(args.out_h5.resolve().parent.parent)
+    try:
+        collect(files, args.campaign, args.out_h5, args.out_csv, resolved, args.validation_dir, plan, set_aside,
+                index_db)
+    except results_index.ResultsIndexError as exc:
+        print(f"collect: campaign.h5 and runs.csv are written, but the results index was not updated: {exc}",
+              file=sys.stderr)
+        return 1
     return 0
 
 
