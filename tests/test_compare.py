@@ -1,0 +1,244 @@
+"""compare: ratios of medians with bootstrap intervals and verdicts, on synthetic runs.csv
+frames whose true ratio is known (docs/comparing.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spikescale.analysis import compare as cmp
+
+THREADS = (1, 2, 4)
+
+
+def synthetic_runs(campaign: str, factor: float = 1.0, runs_per_shape: int = 10, seed: int = 0, spread: float = 0.02,
+                   machine: str = "vm", variant: str | None = None, disturbed=None, esyn: bool = False) -> pd.DataFrame:
+    """A campaign's runs.csv: NEST at 1, 2 and 4 threads, t_sim_s = 10 s / threads x factor
+    with log-normal noise of `spread`; `factor` is the true ratio against factor 1."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for threads in THREADS:
+        for i in range(runs_per_shape):
+            noise = float(np.exp(rng.normal(0, spread)))
+            t_sim = 10.0 / threads * factor * noise
+            rows.append({"run_id": f"{campaign}-{threads}-{i}", "campaign": campaign, "backend": "nest",
+                         "emulated": False, "n_scaling": 0.1, "k_scaling": 0.1, "drive": "poisson", "t_model_s": 1.0,
+                         "seed": i // 2 + 1, "repetition": i % 2, "nodes": 1, "tasks_per_node": 1,
+                         "threads_per_task": threads, "status": "ok", "record_spikes": False, "t_sim_s": t_sim,
+                         "rtf": t_sim / 1.0, "t_construct_s": 2.0 * noise, "mem_peak_mb_max": 200.0 * noise,
+                         "esyn_uj": 5.0 * factor * noise if esyn else np.nan, "machine": machine})
+            if variant is not None:
+                rows[-1]["variant"] = variant
+            if disturbed is not None:
+                rows[-1]["disturbed"] = disturbed(threads, i)
+    return pd.DataFrame(rows)
+
+
+def run_compare(*frames, **kwargs) -> pd.DataFrame:
+    runs = pd.concat([f.assign(_source=f"results/{f['campaign'].iloc[0]}-{i}") for i, f in enumerate(frames)],
+                     ignore_index=True)
+    return cmp.compare(runs, **kwargs)
+
+
+def t_sim(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["metric"] == "t_sim_s"]
+
+
+# ---------------------------------------------------------------- verdicts
+
+def test_a_known_slowdown_is_called_slower_with_the_ratio_inside_the_interval():
+    table = run_compare(synthetic_runs("old", seed=1), synthetic_runs("new", factor=1.2, seed=2))
+    rows = t_sim(table)
+    assert len(rows) == len(THREADS)
+    assert (rows["verdict"] == "slower").all(), rows[["threads_per_task", "ci_low", "ci_high", "verdict"]]
+    assert ((rows["ci_low"] <= 1.2) & (1.2 <= rows["ci_high"])).all()
+    assert ((rows["ci_low"] <= rows["ratio"]) & (rows["ratio"] <= rows["ci_high"])).all()
+    assert (rows["n_reference"] == 10).all() and (rows["n_candidate"] == 10).all()
+
+
+def test_a_known_speedup_is_called_faster():
+    rows = t_sim(run_compare(synthetic_runs("old", seed=1), synthetic_runs("new", factor=0.8, seed=2)))
+    assert (rows["verdict"] == "faster").all()
+    assert ((rows["ci_low"] <= 0.8) & (0.8 <= rows["ci_high"])).all()
+    assert rows["reason"].str.contains("lies below").all()
+
+
+def test_memory_and_energy_have_their_own_words():
+    old = synthetic_runs("old", seed=1, esyn=True)
+    new = synthetic_runs("new", seed=2, esyn=True, factor=1.3)
+    new["mem_peak_mb_max"] *= 0.5
+    table = run_compare(old, new)
+    assert set(table.loc[table["metric"] == "esyn_uj", "verdict"]) == {"more energy"}
+    assert set(table.loc[table["metric"] == "mem_peak_mb_max", "verdict"]) == {"less memory"}
+
+
+def test_a_change_inside_the_tolerance_is_no_detectable_change():
+    rows = t_sim(run_compare(synthetic_runs("old", seed=1, spread=0.005),
+                             synthetic_runs("new", factor=1.02, seed=2, spread=0.005)))
+    assert (rows["verdict"] == "no detectable change").all()
+    assert rows["reason"].str.contains("within").all()
+    # the same 2 % change is detected at a 1 % tolerance
+    rows = t_sim(run_compare(synthetic_runs("old", seed=1, spread=0.005),
+                             synthetic_runs("new", factor=1.02, seed=2, spread=0.005), tolerance=0.01))
+    assert (rows["verdict"] == "slower").all()
+
+
+def test_a_campaign_compared_with_itself_is_no_detectable_change_everywhere():
+    same = synthetic_runs("a", seed=3, spread=0.1, esyn=True)
+    table = run_compare(same, same)
+    assert set(table["reference"]) == {"a"} and set(table["candidate"]) == {"a [2]"}
+    assert len(table) == len(THREADS) * len(cmp.METRICS)
+    assert (table["verdict"] == "no detectable change").all(), table[["metric", "ci_low", "ci_high", "verdict"]]
+    assert (table["ratio"] == 1.0).all()
+
+
+def test_wide_spread_is_no_detectable_change_and_says_why():
+    rows = t_sim(run_compare(synthetic_runs("old", seed=1, spread=0.3, runs_per_shape=4),
+                             synthetic_runs("new", factor=1.1, seed=2, spread=0.3, runs_per_shape=4)))
+    assert (rows["verdict"] == "no detectable change").all()
+    assert rows["reason"].str.contains("cannot be told from run-to-run spread").all()
+
+
+def test_output_is_reproducible_and_independent_of_other_groups():
+    old, new, other = synthetic_runs("old", seed=1), synthetic_runs("new", factor=1.1, seed=2), \
+        synthetic_runs("other", factor=0.9, seed=4)
+    first = run_compare(old, new)
+    again = run_compare(old, new)
+    pd.testing.assert_frame_equal(first, again)
+    with_third = run_compare(old, new, other)
+    pd.testing.assert_frame_equal(first, with_third[with_third["candidate"] == "new"].reset_index(drop=True))
+    assert not run_compare(old, new, seed=99)["ci_low"].equals(first["ci_low"])
+
+
+# ---------------------------------------------------------------- refusals
+
+def test_too_few_runs_give_no_verdict_with_the_reason():
+    rows = t_sim(run_compare(synthetic_runs("old", seed=1, runs_per_shape=2),
+                             synthetic_runs("new", factor=2.0, seed=2, runs_per_shape=10)))
+    assert (rows["verdict"] == "no verdict").all()
+    assert rows["reason"].str.contains("too few runs: 2 reference, 10 candidate").all()
+    assert rows["ci_low"].isna().all()
+    with pytest.raises(ValueError, match="at least 3"):
+        run_compare(synthetic_runs("a"), synthetic_runs("b"), min_runs=2)
+
+
+def test_disturbed_runs_are_left_out_of_the_verdict():
+    # most of the candidate's runs are disturbed and slow: without them, nothing changed
+    def flag(threads, i):
+        return i % 3 != 0
+
+    new = synthetic_runs("new", seed=2, disturbed=flag)
+    new.loc[new["disturbed"], "t_sim_s"] *= 3
+    old = synthetic_runs("old", seed=1, disturbed=lambda t, i: False)
+    rows = t_sim(run_compare(old, new))
+    assert (rows["verdict"] == "no detectable change").all()
+    assert (rows["n_candidate"] == 4).all() and (rows["n_candidate_disturbed"] == 6).all()
+    assert rows["reason"].str.contains("after leaving out 0 disturbed reference and 6 disturbed candidate").all()
+    assert (rows["disturbed"] == "measured").all()
+    assert (rows["ratio"] < 1.05).all()
+    # counted anyway, the disturbed runs would have tripled the median
+    counted = t_sim(run_compare(old.drop(columns="disturbed"), new.drop(columns="disturbed")))
+    assert (counted["ratio"] > 2.5).all()
+    assert counted["disturbed"].str.startswith("not measured").all()
+
+
+def test_too_many_disturbed_runs_refuse_a_verdict():
+    new = synthetic_runs("new", seed=2, runs_per_shape=4, disturbed=lambda t, i: i > 0)
+    old = synthetic_runs("old", seed=1, disturbed=lambda t, i: False)
+    rows = t_sim(run_compare(old, new))
+    assert (rows["verdict"] == "no verdict").all()
+    assert rows["reason"].str.contains("too few runs: 10 reference, 1 candidate after leaving out 0 disturbed "
+                                       "reference and 3 disturbed candidate").all()
+
+
+def test_only_ok_performance_runs_count():
+    old = synthetic_runs("old", seed=1)
+    new = synthetic_runs("new", seed=2)
+    slow = new.copy()
+    slow["t_sim_s"] *= 5
+    failed, validation = slow.assign(status="failed"), slow.assign(record_spikes=True)
+    rows = t_sim(run_compare(old, pd.concat([new, failed, validation])))
+    assert (rows["verdict"] == "no detectable change").all()
+    assert (rows["n_candidate"] == 10).all()
+
+
+def test_an_empty_figure_is_reported_as_not_measured():
+    table = run_compare(synthetic_runs("old", seed=1), synthetic_runs("new", seed=2))
+    esyn = table[table["metric"] == "esyn_uj"]
+    assert (esyn["verdict"] == "not measured").all()
+    assert esyn["reason"].str.contains("empty in every counted run of the reference and the candidate").all()
+
+
+def test_only_shared_shapes_are_compared_and_the_rest_is_named():
+    old = synthetic_runs("old", seed=1)
+    new = synthetic_runs("new", seed=2)
+    new = new[new["threads_per_task"] != 4]
+    runs = pd.concat([old.assign(_source="a"), new.assign(_source="b")], ignore_index=True)
+    assert set(cmp.compare(runs)["threads_per_task"]) == {1, 2}
+    assert cmp.unshared(runs) == ["nest 1x1x4, N x0.1 K x0.1 poisson 1 s: only in old"]
+
+
+def test_groups_by_variant_and_machine():
+    a = synthetic_runs("c", seed=1, variant="nest-3.9", machine="A")
+    b = synthetic_runs("c", seed=2, variant="nest-3.10", factor=1.25, machine="B")
+    runs = pd.concat([a, b], ignore_index=True).assign(_source="results/c")
+    by_variant = t_sim(cmp.compare(runs, by="variant"))
+    assert set(by_variant["reference"]) == {"nest-3.9"} and (by_variant["verdict"] == "slower").all()
+    flipped = t_sim(cmp.compare(runs, by="variant", reference="nest-3.10"))
+    assert (flipped["verdict"] == "faster").all()
+    assert (t_sim(cmp.compare(runs, by="machine"))["candidate"] == "B").all()
+    with pytest.raises(ValueError, match="only one campaign"):
+        cmp.compare(runs, by="campaign")
+    with pytest.raises(ValueError, match="no such variant"):
+        cmp.compare(runs, by="variant", reference="nest-2")
+
+
+def test_a_runs_csv_without_variant_is_its_campaigns_single_software(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    synthetic_runs("c").to_csv(folder / "runs.csv", index=False)
+    assert set(cmp.read_runs(folder)["variant"]) == {cmp.SINGLE_SOFTWARE}
+    (folder / "config_resolved.json").write_text('{"experiment": {"software": "nest-site"}}')
+    assert set(cmp.read_runs(folder)["variant"]) == {"nest-site"}
+
+
+def test_the_verdict_rule_at_its_edges():
+    assert cmp.verdict(1.051, 1.2, 0.05)[0] == "slower"
+    assert cmp.verdict(1.049, 1.2, 0.05)[0] == "no detectable change"
+    assert cmp.verdict(0.5, 1 / 1.05 - 1e-6, 0.05)[0] == "faster"
+    assert cmp.verdict(0.5, 1 / 1.05 + 1e-6, 0.05)[0] == "no detectable change"
+
+
+# ---------------------------------------------------------------- the command
+
+def test_the_command_writes_table_and_figure_and_prints_the_verdicts(tmp_path):
+    for name, factor, seed in (("old", 1.0, 1), ("new", 1.2, 2)):
+        (tmp_path / name).mkdir()
+        synthetic_runs(name, factor=factor, seed=seed).to_csv(tmp_path / name / "runs.csv", index=False)
+    out = subprocess.run([sys.executable, "-m", "spikescale.analysis.compare", str(tmp_path / "old"),
+                          str(tmp_path / "new"), "--table", str(tmp_path / "c.csv"), "--png", str(tmp_path / "c.png")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "new against old: 6 slower, 6 no detectable change, 3 not measured" in out.stdout
+    assert "disturbed: not measured" in out.stdout
+    table = pd.read_csv(tmp_path / "c.csv")
+    assert list(table.columns) == cmp.COLUMNS
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+    bad = subprocess.run([sys.executable, "-m", "spikescale.analysis.compare", str(tmp_path / "nowhere"),
+                          str(tmp_path / "new")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "nowhere/runs.csv: no such file" in bad.stderr
+
+
+@pytest.mark.parametrize("n", [7, 8])
+def test_medians_read_off_sorted_values_equal_the_medians_of_the_resamples(n):
+    """The shortcut (partition the resampled positions, read the sorted values) gives exactly
+    the median of each resample, for odd and even numbers of runs."""
+    values = np.random.default_rng(5).normal(10, 2, n)
+    fast = cmp.bootstrap_medians(values, 500, np.random.default_rng(1))
+    idx = np.random.default_rng(1).integers(0, n, size=(500, n), dtype=np.int32)
+    slow = np.median(np.sort(values)[idx], axis=1)
+    np.testing.assert_array_equal(fast, slow)
