@@ -19,6 +19,7 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/compare.smk"
 
 
 localrules:
@@ -37,5 +38,5 @@ localrules:
 rule all:
     """The whole campaign: every run, the campaign store and the scaling analysis."""
     input:
-        campaign_outputs(),
+        campaign_outputs() + compare_outputs(),
     default_target: True

@@ -242,3 +242,22 @@ def test_medians_read_off_sorted_values_equal_the_medians_of_the_resamples(n):
     idx = np.random.default_rng(1).integers(0, n, size=(500, n), dtype=np.int32)
     slow = np.median(np.sort(values)[idx], axis=1)
     np.testing.assert_array_equal(fast, slow)
+
+
+# ---------------------------------------------------------------- the workflow's settings
+
+def test_the_compare_settings_are_checked(tmp_path):
+    from spikescale.errors import ConfigError
+    from spikescale.settings import workflow_settings
+
+    (tmp_path / "config").mkdir()
+    settings = workflow_settings({"experiment": "x", "compare_with": "old"}, tmp_path)
+    assert settings.compare_with == ("old",) and settings.compare_by == "campaign"
+    settings = workflow_settings({"experiment": "x", "compare_with": ["a", "b"], "compare_by": "machine"}, tmp_path)
+    assert settings.compare_with == ("a", "b") and settings.compare_by == "machine"
+    assert workflow_settings({"experiment": "x"}, tmp_path).compare_by is None
+    for config, words in (({"compare_by": "os"}, "compare_by = 'os': allowed: campaign, variant, machine"),
+                          ({"compare_with": "a/../b"}, "compare_with = 'a/../b': must be a campaign name"),
+                          ({"compare_by": "campaign"}, "comparing campaigns needs compare_with=<campaign>")):
+        with pytest.raises(ConfigError, match=words):
+            workflow_settings({"experiment": "x", **config}, tmp_path)
