@@ -18,7 +18,7 @@ SNAKEMAKE_ARGS ?=
 SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
 	slurmdbd mariadb-server
 
-.PHONY: brian2genn-env env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi slurm-demo
+.PHONY: brian2genn-env env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi slurm-demo check
 
 help:
 	@echo "make run        build environments, run the default campaign locally and write its report (results/default/)"
@@ -32,6 +32,7 @@ help:
 	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead, a 10,000-run campaign, the SpiNNaker emulator against NEST (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
+	@echo "make check EXPERIMENT=<name>  results/<name> against config/baselines/<name>.yaml: exit 1 and what regressed (docs/comparing.md)"
 
 # Two stamps per environment: .requirements when envs/<name>.txt is installed (rebuilt from
 # scratch when that file changes), .installed when the spikescale package itself is installed
@@ -113,7 +114,16 @@ benchmark: env
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/reference_comparison.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/energy_sampler_overhead.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/campaign_10k.py
+	$(WORKFLOW_ENV)/bin/python tests/benchmarks/compare_10k.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/spinnaker_emulator_vs_nest.py
+
+# A campaign against its committed reference values, for a simulator's CI: prints each
+# regression with its size and interval and exits 1; 0 when every reference is met
+# (spikescale.analysis.baselines; docs/comparing.md#baselines). Only the workflow environment.
+BASELINES_DIR ?= config/baselines
+RESULTS_DIR ?= results
+check: $(WORKFLOW_ENV)/.installed
+	$(WORKFLOW_ENV)/bin/python -m spikescale.analysis.baselines $(BASELINES_DIR)/$(EXPERIMENT).yaml $(RESULTS_DIR)/$(EXPERIMENT)
 
 retry-failed: env
 	$(WORKFLOW_ENV)/bin/python -m spikescale.retry results/$(EXPERIMENT)
