@@ -114,6 +114,7 @@ benchmark: env
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/reference_comparison.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/energy_sampler_overhead.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/campaign_10k.py
+	$(WORKFLOW_ENV)/bin/python tests/benchmarks/index_1m.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/compare_10k.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/spinnaker_emulator_vs_nest.py
 
