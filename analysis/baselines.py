@@ -28,15 +28,20 @@ import argparse
 import sys
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import yaml
-
-from spikescale.analysis.compare import (CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, METRICS, SHAPE, Resampler,
-                                         prepare, read_runs)
-# The configuration's own reader and schema checker, so that a baseline file is refused with
-# the same messages (file, key, value, allowed) as every other configuration file.
-from spikescale.config import _schema_problems, read_yaml
+from spikescale.analysis.compare import (
+    CONFIDENCE,
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    METRICS,
+    Resampler,
+    prepare,
+    read_runs,
+)
+from spikescale.analysis.compare_keys import SHAPE
 from spikescale.errors import ConfigError, ConfigProblem
 from spikescale.schemas import SCHEMA_DIR
 
@@ -47,13 +52,94 @@ MODEL_COLUMNS = ("n_scaling", "k_scaling", "drive", "t_model_s")
 OUTCOMES = ("regressed", "not judged", "improved", "met")
 
 
+MAX_FILE_BYTES = 1 << 20  # a baseline file of 10,000 references is about 2 MB of YAML in block style; flow style less
+
+
+class _NoAliases(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases, as the configuration's reader (spikescale.config,
+    which the analysis side may not import): nested aliases expand into gigabytes."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+# JSON Schema counts 2.0 and true as integers; a shape's thread count is written whole.
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=(
+    jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))))
+_TYPE_NAMES = {"integer": "a whole number", "number": "a number", "string": "a string", "object": "a mapping",
+               "array": "a list"}
+
+
+def _dotted(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _allowed(error: jsonschema.ValidationError) -> str:
+    """What the schema allows, in the configuration's words (spikescale.config._allowed)."""
+    v, s = error.validator, error.validator_value
+    words = {"enum": lambda: "allowed: " + ", ".join(repr(x) for x in s),
+             "type": lambda: "must be " + " or ".join(_TYPE_NAMES.get(t, t) for t in ([s] if isinstance(s, str) else s)),
+             "minimum": lambda: f"must be >= {s}", "exclusiveMinimum": lambda: f"must be > {s}",
+             "maximum": lambda: f"must be <= {s}", "minItems": lambda: f"must list at least {s} value(s)",
+             "maxItems": lambda: f"must list at most {s} value(s)", "maxLength": lambda: f"must have at most {s} characters",
+             "pattern": lambda: f"must match {s} (letters, digits, '_', '.', '-')"}
+    return words[v]() if v in words else error.message
+
+
+def _problems(data, schema: dict, file: str) -> list[ConfigProblem]:
+    problems = []
+    for err in sorted(_Validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        where = list(err.absolute_path)
+        if err.validator == "additionalProperties":
+            known = sorted(err.schema.get("properties", {}))
+            problems += [ConfigProblem(file, _dotted([*where, k]), err.instance[k], "unknown key; allowed keys: "
+                                       + ", ".join(known)) for k in sorted(set(err.instance) - set(known))]
+        elif err.validator == "required":
+            problems += [ConfigProblem(file, _dotted([*where, k]), None, "missing required key")
+                         for k in err.validator_value if k not in err.instance]
+        else:
+            problems.append(ConfigProblem(file, _dotted(where), err.instance, _allowed(err)))
+    return problems
+
+
+def _read(path: Path) -> tuple[object, list[ConfigProblem]]:
+    """The YAML of a regular file of bounded size; (data, problems)."""
+    if not path.exists():
+        options = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
+        return None, [ConfigProblem(str(path), "(file)", path.stem,
+                                    f"no file {path}; available: {', '.join(options) or 'none'}")]
+    if not path.is_file():
+        return None, [ConfigProblem(str(path), "(file)", str(path), "must be a regular file")]
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        return None, [ConfigProblem(str(path), "(file)", f"more than {MAX_FILE_BYTES:,} bytes",
+                                    f"a baseline file may have at most {MAX_FILE_BYTES:,} bytes")]
+    try:
+        data = yaml.load(raw.decode("utf-8"), Loader=_NoAliases)
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        return None, [ConfigProblem(str(path), "(file)", " ".join(str(exc).split())[:200], "not valid UTF-8 YAML "
+                                    "(plain YAML only; tags and aliases are refused)")]
+    if not isinstance(data, dict):
+        return None, [ConfigProblem(str(path), "(file)", type(data).__name__, "must be a YAML mapping")]
+    return data, []
+
+
 def load_baselines(path: Path) -> dict:
-    """The checked baseline file with its defaults; ConfigError naming every problem."""
-    data, problems = read_yaml(Path(path), str(path), "(file)")
+    """The checked baseline file with its defaults; ConfigError naming every problem (file,
+    key, value, what is allowed)."""
+    data, problems = _read(Path(path))
     if not problems:
         with open(SCHEMA_DIR / "baselines.schema.yaml", encoding="utf-8") as fh:
             schema = yaml.safe_load(fh)
-        problems = _schema_problems(data, schema, str(path))
+        problems = _problems(data, schema, str(path))
         if not problems:
             # the defaults are the schema's, written once there (only the top level has any)
             data = {k: sub["default"] for k, sub in schema["properties"].items() if "default" in sub} | data

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
+from spikescale.analysis.compare_keys import KEY, describe_key
 from spikescale.analysis.scaling import is_emulated, performance_runs
 
 # metric -> what more of it is called, and what less is (every metric here: more is worse)
@@ -52,9 +52,6 @@ METRICS = {
     "esyn_uj": ("more energy", "less energy"),
 }
 AXES = ("campaign", "variant", "machine")
-MODEL_KEY = ["backend", "n_scaling", "k_scaling", "drive", "t_model_s"]
-SHAPE = ["nodes", "tasks_per_node", "threads_per_task"]
-KEY = MODEL_KEY + SHAPE
 DEFAULT_TOLERANCE = 0.05
 # Fewer than 3 runs give no interval worth the name: with 1 run the resampled median is that
 # run (an interval of zero width, which would call any noise a change); with 2 it takes 3
@@ -235,7 +232,7 @@ def verdict(low: float, high: float, tolerance: float, metric: str = "t_sim_s") 
 def _side_values(side: pd.DataFrame, metric: str) -> tuple[np.ndarray, int, int]:
     """Values that count (undisturbed, measured), the number of disturbed runs left out,
     and the number of undisturbed runs without this figure."""
-    undisturbed = side[side["_disturbed"].fillna(False).astype(bool) == False]  # noqa: E712 (NA -> counts)
+    undisturbed = side[side["_disturbed"].fillna(False).astype(bool) == False]
     values = undisturbed[metric].to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     return finite, len(side) - len(undisturbed), len(values) - len(finite)
@@ -337,12 +334,6 @@ def unshared(runs: pd.DataFrame, by: str = "campaign", reference: str | None = N
         if g not in keys:
             lines.append(f"{g}: no ok performance run at all")
     return lines
-
-
-def describe_key(row) -> str:
-    """'nest 1x1x2, N x0.1 K x0.1 poisson 1 s'."""
-    return (f"{row['backend']} {int(row['nodes'])}x{int(row['tasks_per_node'])}x{int(row['threads_per_task'])}, "
-            f"N x{row['n_scaling']:g} K x{row['k_scaling']:g} {row['drive']} {row['t_model_s']:g} s")
 
 
 # ---------------------------------------------------------------- command

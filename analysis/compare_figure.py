@@ -8,9 +8,8 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
-
 from spikescale.analysis import style
-from spikescale.analysis.compare import KEY, describe_key
+from spikescale.analysis.compare_keys import KEY, describe_key
 
 VERDICT_COLORS = {"slower": style.TOL_BRIGHT[1], "more memory": style.TOL_BRIGHT[1], "more energy": style.TOL_BRIGHT[1],
                   "faster": style.TOL_BRIGHT[2], "less memory": style.TOL_BRIGHT[2], "less energy": style.TOL_BRIGHT[2],

@@ -10,11 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from spikescale.analysis import baselines as bl
 from spikescale.analysis.compare import read_runs
 from spikescale.errors import ConfigError
-from test_compare import synthetic_runs  # noqa: I001 (tests/ is on the path under pytest)
+from test_compare import synthetic_runs
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_PYTHON = REPO / ".venvs" / "workflow" / "bin" / "python"
@@ -41,7 +40,7 @@ def baseline_file(tmp_path: Path, refs: list[dict], **top) -> Path:
 
 def run_check(baseline: Path, folder: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "spikescale.analysis.baselines", str(baseline), str(folder)],
-                          capture_output=True, text=True, timeout=120)
+                          check=False, capture_output=True, text=True, timeout=120)
 
 
 # ---------------------------------------------------------------- the command (what CI calls)
@@ -118,7 +117,7 @@ def test_the_same_figure_twice_is_refused(tmp_path):
 def test_a_suggested_baseline_is_valid_and_met_by_its_own_campaign(tmp_path):
     folder = campaign(tmp_path)
     out = subprocess.run([sys.executable, "-m", "spikescale.analysis.baselines", "--suggest", str(folder),
-                          "--metric", "t_sim_s", "--metric", "mem_peak_mb_max"], capture_output=True, text=True,
+                          "--metric", "t_sim_s", "--metric", "mem_peak_mb_max"], check=False, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
     path = tmp_path / "suggested.yaml"
@@ -136,17 +135,17 @@ def test_the_committed_baselines_are_valid():
 
 def test_make_check_is_the_command(tmp_path):
     """`make check` runs the same module, with the campaign's and the baseline's folders."""
-    if subprocess.run(["make", "-q", ".venvs/workflow/.installed"], cwd=REPO).returncode != 0:
+    if subprocess.run(["make", "-q", ".venvs/workflow/.installed"], check=False, cwd=REPO).returncode != 0:
         pytest.skip("the workflow environment's stamp is not current: make would rebuild it first")
     folder = campaign(tmp_path, factor=1.25)
     baseline_file(tmp_path, [reference(1, 10.0)])
     out = subprocess.run(["make", "--no-print-directory", "check", "EXPERIMENT=nightly",
                           f"BASELINES_DIR={tmp_path / 'baselines'}", f"RESULTS_DIR={folder.parent}"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+                         check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "REGRESSED: nest 1x1x1 on vm: t_sim_s" in out.stdout
     baseline_file(tmp_path, [reference(1, 12.5)])
     out = subprocess.run(["make", "--no-print-directory", "check", "EXPERIMENT=nightly",
                           f"BASELINES_DIR={tmp_path / 'baselines'}", f"RESULTS_DIR={folder.parent}"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+                         check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from spikescale.analysis import compare as cmp
 
 THREADS = (1, 2, 4)
@@ -221,7 +220,7 @@ def test_the_command_writes_table_and_figure_and_prints_the_verdicts(tmp_path):
         synthetic_runs(name, factor=factor, seed=seed).to_csv(tmp_path / name / "runs.csv", index=False)
     out = subprocess.run([sys.executable, "-m", "spikescale.analysis.compare", str(tmp_path / "old"),
                           str(tmp_path / "new"), "--table", str(tmp_path / "c.csv"), "--png", str(tmp_path / "c.png")],
-                         capture_output=True, text=True, timeout=120)
+                         check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "new against old: 6 slower, 6 no detectable change, 3 not measured" in out.stdout
     assert "disturbed: not measured" in out.stdout
@@ -229,7 +228,7 @@ def test_the_command_writes_table_and_figure_and_prints_the_verdicts(tmp_path):
     assert list(table.columns) == cmp.COLUMNS
     assert (tmp_path / "c.png").stat().st_size > 10_000
     bad = subprocess.run([sys.executable, "-m", "spikescale.analysis.compare", str(tmp_path / "nowhere"),
-                          str(tmp_path / "new")], capture_output=True, text=True, timeout=60)
+                          str(tmp_path / "new")], check=False, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "nowhere/runs.csv: no such file" in bad.stderr
 
 

@@ -26,9 +26,8 @@ import numpy as np
 import pandas as pd
 
 # harness_overhead lies next to this script, whose folder Python puts first on sys.path
-from harness_overhead import BUSY_ELSEWHERE_LIMIT, timed_subprocess  # noqa: E402
-
-from spikescale.columns import NAMES  # noqa: E402
+from harness_overhead import BUSY_ELSEWHERE_LIMIT, timed_subprocess
+from spikescale.columns import NAMES
 
 TARGET_S = 10.0
 BACKENDS = ("nest", "brian2")
