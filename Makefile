@@ -18,7 +18,7 @@ SNAKEMAKE_ARGS ?=
 SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
 	slurmdbd mariadb-server
 
-.PHONY: brian2genn-env env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi slurm-demo check
+.PHONY: brian2genn-env env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi slurm-demo check compare
 
 help:
 	@echo "make run        build environments, run the default campaign locally and write its report (results/default/)"
@@ -32,6 +32,7 @@ help:
 	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead, a 10,000-run campaign, the SpiNNaker emulator against NEST (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
+	@echo "make compare EXPERIMENT=<name> [COMPARE_WITH=<a>[,<b>]] [COMPARE_BY=campaign|variant|machine]  verdicts per backend and shape (docs/comparing.md)"
 	@echo "make check EXPERIMENT=<name>  results/<name> against config/baselines/<name>.yaml: exit 1 and what regressed (docs/comparing.md)"
 
 # Two stamps per environment: .requirements when envs/<name>.txt is installed (rebuilt from
@@ -117,6 +118,21 @@ benchmark: env
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/index_1m.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/compare_10k.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/spinnaker_emulator_vs_nest.py
+
+# The campaign compared (docs/comparing.md): with the campaigns COMPARE_WITH=<a>[,<b>] (the
+# first is the reference), or its own software variants (COMPARE_BY=variant, the default
+# without COMPARE_WITH) or machines; runs what is missing, then the report with a Comparison
+# section. Writes results/<name>/compare/<vs_a|by_variant|...>.{csv,png,pdf}.
+COMPARE_WITH ?=
+COMPARE_BY ?= $(if $(COMPARE_WITH),campaign,variant)
+COMPARE_CONFIG = compare_by=$(COMPARE_BY) $(if $(COMPARE_WITH),compare_with=[$(COMPARE_WITH)])
+compare: env
+	targets=$$($(WORKFLOW_ENV)/bin/python -m spikescale.software make-targets --experiment $(EXPERIMENT)) && \
+		$(MAKE) --no-print-directory $$targets
+	$(SNAKEMAKE) --cores $(CORES) --config experiment=$(EXPERIMENT) $(COMPARE_CONFIG) $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) --config experiment=$(EXPERIMENT) $(COMPARE_CONFIG) --report results/$(EXPERIMENT)/report.html \
+		$(SNAKEMAKE_ARGS)
+	@echo "comparison: results/$(EXPERIMENT)/compare/ and the report's Comparison section"
 
 # A campaign against its committed reference values, for a simulator's CI: prints each
 # regression with its size and interval and exits 1; 0 when every reference is met

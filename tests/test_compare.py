@@ -260,3 +260,32 @@ def test_the_compare_settings_are_checked(tmp_path):
                           ({"compare_by": "campaign"}, "comparing campaigns needs compare_with=<campaign>")):
         with pytest.raises(ConfigError, match=words):
             workflow_settings({"experiment": "x", **config}, tmp_path)
+
+
+@pytest.mark.workflow
+def test_the_workflow_compares_with_another_campaign(tmp_path):
+    """`--config compare_with=old` adds rule compare, which reads the two runs.csv files only
+    (here planted; --allowed-rules keeps Snakemake from running the campaign itself)."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    for name, factor, seed in (("old", 1.0, 1), ("default", 1.2, 2)):
+        (tmp_path / name).mkdir()
+        synthetic_runs(name, factor=factor, seed=seed).to_csv(tmp_path / name / "runs.csv", index=False)
+    snakemake = repo / ".venvs" / "workflow" / "bin" / "snakemake"
+    # --directory: Snakemake's own state in the test's folder, not the repository's
+    out = subprocess.run([str(snakemake), "--snakefile", str(repo / "Snakefile"), "--directory", str(tmp_path),
+                          "--cores", "1", "--allowed-rules", "compare", "--config", "experiment=default",
+                          f"results_dir={tmp_path}", "compare_with=old", "--", str(tmp_path / "default/compare/vs_old.csv")],
+                         check=False, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "default" / "compare" / "vs_old.csv")
+    assert set(table["reference"]) == {"old"} and set(table["candidate"]) == {"default"}
+    assert set(table.loc[table["metric"] == "t_sim_s", "verdict"]) == {"slower"}
+    assert (tmp_path / "default" / "compare" / "vs_old.png").is_file()
+    missing = subprocess.run([str(snakemake), "--snakefile", str(repo / "Snakefile"), "--directory", str(tmp_path),
+                              "-n", "--cores", "1", "--config", "experiment=default",
+                              f"results_dir={tmp_path}", "compare_with=nothere"],
+                             check=False, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert missing.returncode != 0 and "nothere/runs.csv does not exist; run that campaign first" in missing.stdout + \
+        missing.stderr
