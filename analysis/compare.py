@@ -51,7 +51,7 @@ METRICS = {
     "mem_peak_mb_max": ("more memory", "less memory"),
     "esyn_uj": ("more energy", "less energy"),
 }
-AXES = ("campaign", "variant", "machine")
+AXES = ("campaign", "variant", "machine", "backend")
 DEFAULT_TOLERANCE = 0.05
 # Fewer than 3 runs give no interval worth the name: with 1 run the resampled median is that
 # run (an interval of zero width, which would call any noise a change); with 2 it takes 3
@@ -120,6 +120,9 @@ def label_groups(runs: pd.DataFrame, by: str) -> pd.Series:
     name (a campaign compared with a copy of itself) keep apart: the later is suffixed [2]."""
     if by not in AXES:
         raise ValueError(f"--by {by!r}: allowed: {', '.join(AXES)}")
+    if by == "backend":  # an emulated platform is a backend of its own (prepare)
+        emulated = is_emulated(runs)
+        return runs["backend"].astype(str).where(~emulated, runs["backend"].astype(str) + " (emulated)")
     if by != "campaign":
         if by not in runs:
             raise ValueError(f"--by {by}: runs.csv has no {by!r} column")
@@ -278,6 +281,12 @@ def compare_pair(ref: pd.DataFrame, cand: pd.DataFrame, metric: str, tolerance: 
     return row
 
 
+def row_key(by: str) -> list[str]:
+    """What rows are keyed by: KEY, less the axis compared (by backend: the backends are the
+    groups, compared on the model and shape they share)."""
+    return [c for c in KEY if c != by]
+
+
 def group_order(runs: pd.DataFrame, by: str, reference: str | None) -> list[str]:
     """Groups in the order given (folders, then first appearance); the reference first."""
     order = list(dict.fromkeys(label_groups(runs, by)))
@@ -303,7 +312,9 @@ def compare(runs: pd.DataFrame, by: str = "campaign", reference: str | None = No
         raise ValueError(f"--by {by}: only one {by} in these runs ({', '.join(groups) or 'none'}); "
                          "comparing needs two or more")
     ok = prepare(runs, by)
-    by_group = {g: dict(tuple(frame.groupby(KEY, sort=True, dropna=False))) for g, frame in ok.groupby("_group")}
+    key_columns = row_key(by)
+    by_group = {g: dict(tuple(frame.groupby(key_columns, sort=True, dropna=False)))
+                for g, frame in ok.groupby("_group")}
     ref_name = groups[0]
     ref_keys = by_group.get(ref_name, {})
     rows = []
@@ -312,7 +323,7 @@ def compare(runs: pd.DataFrame, by: str = "campaign", reference: str | None = No
         for key in sorted(set(ref_keys) & set(cand_keys), key=repr):
             resampler = Resampler(seed, (ref_name, cand_name, *key), resamples)
             for metric in metrics:
-                row = {"by": by, "reference": ref_name, "candidate": cand_name, **dict(zip(KEY, key, strict=True))}
+                row = {"by": by, "reference": ref_name, "candidate": cand_name, **dict(zip(key_columns, key, strict=True))}
                 row |= compare_pair(ref_keys[key], cand_keys[key], metric, tolerance, min_runs, resampler)
                 rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
@@ -323,13 +334,13 @@ def unshared(runs: pd.DataFrame, by: str = "campaign", reference: str | None = N
     """What was not compared: each backend, model and shape that only some groups have."""
     ok = prepare(runs, by)
     groups = group_order(runs, by, reference)
-    keys = {g: set(frame.groupby(KEY, dropna=False).groups) for g, frame in ok.groupby("_group")}
+    keys = {g: set(frame.groupby(row_key(by), dropna=False).groups) for g, frame in ok.groupby("_group")}
     everything = set().union(*keys.values()) if keys else set()
     lines = []
     for key in sorted(everything, key=repr):
         have = [g for g in groups if key in keys.get(g, set())]
         if len(have) < len(groups):
-            lines.append(f"{describe_key(dict(zip(KEY, key, strict=True)))}: only in {', '.join(have)}")
+            lines.append(f"{describe_key(dict(zip(row_key(by), key, strict=True)))}: only in {', '.join(have)}")
     for g in groups:
         if g not in keys:
             lines.append(f"{g}: no ok performance run at all")

@@ -38,7 +38,8 @@ def _curves(ax, ok: pd.DataFrame, groups: list[str]) -> None:
                 continue
             stats = part.groupby("_vp")["t_sim_s"].quantile([0.25, 0.5, 0.75]).unstack()
             vp = stats.index.to_numpy(dtype=float)
-            label = f"{group}: {backend}" + (f", N x{n:g} K x{k:g} {drive}" if several_sizes else "")
+            label = (group if group == backend else f"{group}: {backend}") + (
+                f", N x{n:g} K x{k:g} {drive}" if several_sizes else "")
             ax.errorbar(vp, stats[0.5], yerr=[stats[0.5] - stats[0.25], stats[0.75] - stats[0.5]], color=color,
                         ls=SERIES_STYLES[si % len(SERIES_STYLES)], marker="o", ms=4, capsize=3, lw=1.2, label=label)
     vps = np.unique(ok["_vp"].to_numpy(dtype=float)) if not ok.empty else np.array([1.0])

@@ -10,6 +10,8 @@ KEY = MODEL_KEY + SHAPE
 
 
 def describe_key(row) -> str:
-    """'nest 1x1x2, N x0.1 K x0.1 poisson 1 s'."""
-    return (f"{row['backend']} {int(row['nodes'])}x{int(row['tasks_per_node'])}x{int(row['threads_per_task'])}, "
+    """'nest 1x1x2, N x0.1 K x0.1 poisson 1 s' (without the backend when comparing backends)."""
+    backend = row.get("backend")
+    backend = f"{backend} " if isinstance(backend, str) and backend else ""
+    return (f"{backend}{int(row['nodes'])}x{int(row['tasks_per_node'])}x{int(row['threads_per_task'])}, "
             f"N x{row['n_scaling']:g} K x{row['k_scaling']:g} {row['drive']} {row['t_model_s']:g} s")

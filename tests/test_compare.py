@@ -196,6 +196,18 @@ def test_groups_by_variant_and_machine():
         cmp.compare(runs, by="variant", reference="nest-2")
 
 
+def test_backends_compared_on_the_shapes_they_share():
+    nest = synthetic_runs("c", seed=1)
+    brian2 = synthetic_runs("c", seed=2, factor=0.5).assign(backend="brian2")
+    emulated = synthetic_runs("c", seed=3, factor=3.0).assign(backend="spinnaker", emulated=True)
+    runs = pd.concat([nest, brian2, emulated], ignore_index=True).assign(_source="results/c")
+    rows = t_sim(cmp.compare(runs, by="backend"))
+    assert rows["backend"].isna().all()  # the groups are the backends; rows are keyed by model and shape
+    assert set(rows.loc[rows["candidate"] == "brian2", "verdict"]) == {"faster"}
+    assert set(rows.loc[rows["candidate"] == "spinnaker (emulated)", "verdict"]) == {"slower"}
+    assert cmp.describe_key(rows.iloc[0]) == "1x1x1, N x0.1 K x0.1 poisson 1 s"
+
+
 def test_a_runs_csv_without_variant_is_its_campaigns_single_software(tmp_path):
     folder = tmp_path / "c"
     folder.mkdir()
@@ -255,7 +267,7 @@ def test_the_compare_settings_are_checked(tmp_path):
     settings = workflow_settings({"experiment": "x", "compare_with": ["a", "b"], "compare_by": "machine"}, tmp_path)
     assert settings.compare_with == ("a", "b") and settings.compare_by == "machine"
     assert workflow_settings({"experiment": "x"}, tmp_path).compare_by is None
-    for config, words in (({"compare_by": "os"}, "compare_by = 'os': allowed: campaign, variant, machine"),
+    for config, words in (({"compare_by": "os"}, "compare_by = 'os': allowed: campaign, variant, machine, backend"),
                           ({"compare_with": "a/../b"}, "compare_with = 'a/../b': must be a campaign name"),
                           ({"compare_by": "campaign"}, "comparing campaigns needs compare_with=<campaign>")):
         with pytest.raises(ConfigError, match=words):

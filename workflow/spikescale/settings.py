@@ -18,7 +18,7 @@ SOURCE = "config/config.yaml, --configfile or --config"
 KEYS = ("experiment", "config_dir", "results_dir", "compare_with", "compare_by")
 # compare_with names campaigns (results/<name>/) and compare_by an axis of spikescale.analysis.compare
 CAMPAIGN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-COMPARE_AXES = ("campaign", "variant", "machine")
+COMPARE_AXES = ("campaign", "variant", "machine", "backend")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_PATH_CHARS = 1000
 
