@@ -241,6 +241,16 @@ def _side_values(side: pd.DataFrame, metric: str) -> tuple[np.ndarray, int, int]
     return finite, len(side) - len(undisturbed), len(values) - len(finite)
 
 
+ENERGY_METRICS = ("esyn_uj",)
+
+
+def _energy_kinds(side: pd.DataFrame) -> set[str]:
+    """The energy kinds (measured, accounted, modelled) of a side's runs that have energy."""
+    if "energy_kind" not in side:
+        return set()
+    return {str(k) for k in side.loc[side["esyn_uj"].notna(), "energy_kind"].dropna().unique() if str(k).strip()}
+
+
 def compare_pair(ref: pd.DataFrame, cand: pd.DataFrame, metric: str, tolerance: float, min_runs: int,
                  resampler: Resampler) -> dict:
     """One row: one metric of one shared key, candidate against reference."""
@@ -266,6 +276,13 @@ def compare_pair(ref: pd.DataFrame, cand: pd.DataFrame, metric: str, tolerance: 
             return row
     left_out = ("" if not (a_dist or b_dist) else
                 f" after leaving out {a_dist} disturbed reference and {b_dist} disturbed candidate run(s)")
+    if metric in ENERGY_METRICS:
+        kinds = [_energy_kinds(side) for side in (ref, cand)]
+        if all(kinds) and kinds[0] != kinds[1]:
+            row["verdict"] = "no verdict"
+            row["reason"] = (f"energy of another kind on each side ({', '.join(sorted(kinds[0]))} against "
+                             f"{', '.join(sorted(kinds[1]))}): measured, accounted and modelled energies are not compared")
+            return row
     if len(a) < min_runs or len(b) < min_runs:
         row["verdict"] = "no verdict"
         row["reason"] = (f"too few runs: {len(a)} reference, {len(b)} candidate{left_out}; a verdict needs at "

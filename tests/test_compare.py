@@ -75,6 +75,17 @@ def test_memory_and_energy_have_their_own_words():
     assert set(table.loc[table["metric"] == "mem_peak_mb_max", "verdict"]) == {"less memory"}
 
 
+def test_energies_of_different_kinds_are_not_compared():
+    old = synthetic_runs("old", seed=1, esyn=True).assign(energy_kind="measured")
+    new = synthetic_runs("new", seed=2, esyn=True, factor=2.0).assign(energy_kind="modelled")
+    esyn = run_compare(old, new)
+    esyn = esyn[esyn["metric"] == "esyn_uj"]
+    assert (esyn["verdict"] == "no verdict").all()
+    assert esyn["reason"].str.contains("energy of another kind on each side \\(measured against modelled\\)").all()
+    same = run_compare(old, new.assign(energy_kind="measured"))
+    assert set(same.loc[same["metric"] == "esyn_uj", "verdict"]) == {"more energy"}
+
+
 def test_a_change_inside_the_tolerance_is_no_detectable_change():
     rows = t_sim(run_compare(synthetic_runs("old", seed=1, spread=0.005),
                              synthetic_runs("new", factor=1.02, seed=2, spread=0.005)))
