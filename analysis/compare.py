@@ -396,7 +396,9 @@ def main(argv=None) -> int:
     parser.add_argument("--pdf", type=Path)
     args = parser.parse_args(argv)
     try:
-        runs = pd.concat([read_runs(p) for p in args.campaigns], ignore_index=True)
+        # each argument a source of its own, so that a folder given twice is two groups
+        runs = pd.concat([read_runs(p).assign(_source=f"{i}:{p}") for i, p in enumerate(args.campaigns)],
+                         ignore_index=True)
         table = compare(runs, args.by, args.reference, args.tolerance, args.min_runs, args.resamples, args.seed)
         missing = unshared(runs, args.by, args.reference)
     except (FileNotFoundError, ValueError) as exc:

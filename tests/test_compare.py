@@ -250,6 +250,10 @@ def test_the_command_writes_table_and_figure_and_prints_the_verdicts(tmp_path):
     table = pd.read_csv(tmp_path / "c.csv")
     assert list(table.columns) == cmp.COLUMNS
     assert (tmp_path / "c.png").stat().st_size > 10_000
+    itself = subprocess.run([sys.executable, "-m", "spikescale.analysis.compare", str(tmp_path / "new"),
+                             str(tmp_path / "new")], check=False, capture_output=True, text=True, timeout=120)
+    assert itself.returncode == 0, itself.stderr
+    assert "new [2] against new: 12 no detectable change, 3 not measured" in itself.stdout
     bad = subprocess.run([sys.executable, "-m", "spikescale.analysis.compare", str(tmp_path / "nowhere"),
                           str(tmp_path / "new")], check=False, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "nowhere/runs.csv: no such file" in bad.stderr
