@@ -108,9 +108,14 @@ def test_a_bad_runs_csv_is_refused_by_name_and_line_and_the_index_is_unchanged(t
     rows = synthetic_rows("a", 3)
     rows[1]["seed"] = "1.5"
     csv = write_runs_csv(results / "a", rows)
-    with pytest.raises(index.ResultsIndexError, match=rf"{csv}: line 3, column seed \(int\): '1.5' is not an integer"):
+    with pytest.raises(index.ResultsIndexError,
+                       match=rf"{csv}: row 2 \(run '{rows[1]['run_id']}'\), column seed \(int\): '1.5' is not an integer"):
         index.register(csv, index.index_path(results))
     assert len(index.query(results)) == 3  # rolled back: the old rows are still there
+    rows = synthetic_rows("a", 3)
+    rows[2]["run_id"] = ""
+    with pytest.raises(index.ResultsIndexError, match=rf"{csv}: row 3 has no run_id"):
+        index.register(write_runs_csv(results / "a", rows), index.index_path(results))
     (results / "a" / "runs.csv").write_text("")
     with pytest.raises(index.ResultsIndexError, match="empty file"):
         index.register(csv, index.index_path(results))

@@ -16,7 +16,7 @@ filtered query the analysis makes.
    opening the index afresh), and the same query for four columns.
    Target: the median of the five all-column queries < 2 s.
 
-    .venvs/workflow/bin/python tests/benchmarks/index_1m.py [--runs 1000000] [--campaigns 100] [--keep DIR]
+    .venvs/workflow/bin/python tests/benchmarks/index_1m.py [--runs 1000000] [--campaigns 100] [--keep DIR [--reuse]]
 """
 
 from __future__ import annotations
@@ -151,12 +151,15 @@ def benchmark(results: Path, n_runs: int, n_campaigns: int, reuse: bool) -> int:
         write_campaigns(results, n_runs, n_campaigns)
         print(f"  written in {time.perf_counter() - t0:.0f} s (not a target)")
     rows = []
-    cmd = [sys.executable, "-m", "spikescale.index", "rebuild", str(results)]
-    proc, wall, _, elsewhere = timed(lambda: subprocess.run(cmd, capture_output=True, text=True, check=False))
-    if proc.returncode != 0:
-        raise RuntimeError(f"rebuild failed:\n{proc.stderr[-4000:]}")
-    print(proc.stdout.strip())
-    rows.append(line("rebuild (fresh process, not a target)", wall, float("nan"), elsewhere))
+    if reuse and index.index_path(results).is_file():
+        print("rebuild: skipped, --reuse and the index is there")
+    else:
+        cmd = [sys.executable, "-m", "spikescale.index", "rebuild", str(results)]
+        proc, wall, _, elsewhere = timed(lambda: subprocess.run(cmd, capture_output=True, text=True, check=False))
+        if proc.returncode != 0:
+            raise RuntimeError(f"rebuild failed:\n{proc.stderr[-4000:]}")
+        print(proc.stdout.strip())
+        rows.append(line("rebuild (fresh process, not a target)", wall, float("nan"), elsewhere))
     one = min(results.glob("*/runs.csv"))
     n, wall, cpu, elsewhere = timed(lambda: index.register(one, index.index_path(results)))
     rows.append(line(f"register one campaign again ({n:,} runs)", wall, cpu, elsewhere))
@@ -207,7 +210,8 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=1_000_000)
     ap.add_argument("--campaigns", type=int, default=100)
     ap.add_argument("--keep", type=Path, help="work here and keep the files (default: a temporary directory)")
-    ap.add_argument("--reuse", action="store_true", help="with --keep: reuse the runs.csv written there before")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: reuse the runs.csv and the index an earlier --keep run left there")
     args = ap.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="spikescale-index-1m-"))
     results = work / "results"

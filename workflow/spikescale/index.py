@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from spikescale.columns import COLUMNS
@@ -110,8 +111,8 @@ def _sql_value(kind: str, value):
     if kind == "str":
         return str(value)
     if kind == "bool":
-        if isinstance(value, (bool, int)) and not isinstance(value, str):
-            return int(bool(value))
+        if isinstance(value, (bool, np.bool_)):
+            return int(value)
         text = str(value).lower()
         if text in _TRUE or text in _FALSE:
             return int(text in _TRUE)
@@ -130,7 +131,37 @@ def _sql_value(kind: str, value):
     return None if math.isnan(number) else number
 
 
-def _rows_of_csv(runs_csv: Path) -> tuple[list[str], list[list]]:
+def _column(kind: str, text: pd.Series) -> list:
+    """One runs.csv column, read as text, as SQLite values; a whole column at a time (a
+    campaign of 10,000 runs has over a million cells). ValueError at the first bad cell:
+    (its position, why)."""
+    if kind == "str":
+        return [None if v == "" else v for v in text.tolist()]
+    stripped = text.str.strip()
+    empty = stripped.eq("") | stripped.str.lower().eq("nan")
+    if kind == "bool":
+        flags = stripped.str.lower().map(dict.fromkeys(_TRUE, 1) | dict.fromkeys(_FALSE, 0))
+        bad = flags.isna() & ~empty
+    else:
+        numbers = pd.to_numeric(stripped.mask(empty), errors="coerce").astype(float)
+        bad = numbers.isna() & ~empty
+        if kind == "int":
+            bad |= numbers.notna() & (numbers % 1 != 0)
+    if bad.any():
+        position = int(bad.to_numpy().nonzero()[0][0])
+        try:
+            _sql_value(kind, text.iloc[position])
+        except ValueError as exc:
+            raise ValueError(position, str(exc)) from None
+        raise ValueError(position, f"{text.iloc[position]!r} is not a(n) {kind}")
+    if kind == "bool":
+        return [None if math.isnan(v) else int(v) for v in flags.tolist()]  # NaN: an empty cell
+    if kind == "int":
+        return [None if math.isnan(v) else int(v) for v in numbers.tolist()]
+    return [None if math.isnan(v) else v for v in numbers.tolist()]
+
+
+def _rows_of_csv(runs_csv: Path) -> tuple[list[str], list[tuple]]:
     """(the index's columns that runs.csv has, its rows as SQLite values). Read as text,
     so that a job id or a commit made of digits stays what it was."""
     try:
@@ -141,21 +172,23 @@ def _rows_of_csv(runs_csv: Path) -> tuple[list[str], list[list]]:
         raise ResultsIndexError(f"{runs_csv}: cannot be read as a runs.csv: {exc}") from None
     if "run_id" not in frame.columns:
         raise ResultsIndexError(f"{runs_csv}: no run_id column, not a runs.csv (columns: {list(frame.columns)[:5]})")
+    if frame["run_id"].str.strip().eq("").any():  # the key; SQLite would let NULLs repeat in it
+        row = int(frame["run_id"].str.strip().eq("").to_numpy().nonzero()[0][0]) + 1
+        raise ResultsIndexError(f"{runs_csv}: row {row} has no run_id")
     unknown = [c for c in frame.columns if c not in RUNS_CSV]
     if unknown:  # written by another version of spikescale.columns: kept in runs.csv, not indexed
         print(f"index: {runs_csv}: columns not in spikescale.columns, not indexed: {', '.join(unknown)}",
               file=sys.stderr)
     names = [c for c in frame.columns if c not in unknown]
-    rows = []
-    for number, values in enumerate(frame[names].itertuples(index=False, name=None), start=2):
-        row = []
-        for name, value in zip(names, values):
-            try:
-                row.append(_sql_value(KIND[name], value))
-            except ValueError as exc:
-                raise ResultsIndexError(f"{runs_csv}: line {number}, column {name} ({KIND[name]}): {exc}") from None
-        rows.append(row)
-    return names, rows
+    columns = []
+    for name in names:
+        try:
+            columns.append(_column(KIND[name], frame[name]))
+        except ValueError as exc:
+            position, why = exc.args
+            raise ResultsIndexError(f"{runs_csv}: row {position + 1} (run {frame['run_id'].iloc[position]!r}), "
+                                    f"column {name} ({KIND[name]}): {why}") from None
+    return names, list(zip(*columns)) if columns else []
 
 
 # ---------------------------------------------------------------- the database
@@ -224,6 +257,8 @@ def connect(db: str | Path, readonly: bool = False) -> sqlite3.Connection:
         mode = journal_mode(db)
         _retry_locked(lambda: conn.execute(f"PRAGMA journal_mode = {mode}").fetchone(), db)
         conn.execute("PRAGMA synchronous = NORMAL" if mode == "WAL" else "PRAGMA synchronous = FULL")
+        # a rebuild's one transaction grows the WAL to the size of the index; cut it back after
+        conn.execute(f"PRAGMA journal_size_limit = {64 * 1024 * 1024}")
     return conn
 
 
@@ -292,7 +327,7 @@ def _insert_campaign(conn: sqlite3.Connection, runs_csv: Path, db: Path) -> int:
     sql = f"INSERT INTO {TABLE} ({', '.join(map(_q, columns))}) VALUES ({', '.join('?' * len(columns))})"
     indexed_at = _now()
     try:
-        conn.executemany(sql, (row + [results_path, collected_at, indexed_at] for row in rows))
+        conn.executemany(sql, (row + (results_path, collected_at, indexed_at) for row in rows))
     except sqlite3.IntegrityError as exc:
         raise ResultsIndexError(f"{runs_csv}: {exc} (a run id twice in one runs.csv?)") from None
     return len(rows)
@@ -373,18 +408,23 @@ def _check_names(names: Iterable[str], what: str) -> None:
 
 
 def _typed_frame(rows: list[tuple], names: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=False)
-    for name in names:
+    """The rows as a DataFrame, each column typed from its kind (text stays object, with None
+    where empty, whatever pandas' default string type is). Built column by column: a
+    DataFrame made from the rows first costs as much again (tests/benchmarks/index_1m.py)."""
+    cells = list(zip(*rows)) if rows else [()] * len(names)
+    data = {}
+    for name, column in zip(names, cells):
         kind = KIND[name]
-        if kind == "int":
-            frame[name] = pd.array(frame[name], dtype="Int64")
-        elif kind == "float":
-            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
+        if kind == "float":
+            values = np.fromiter((math.nan if v is None else v for v in column), dtype=float, count=len(column))
+        elif kind == "int":
+            values = pd.array(column, dtype="Int64")
         elif kind == "bool":
-            frame[name] = pd.array([None if v is None else bool(v) for v in frame[name]], dtype="boolean")
+            values = pd.array([None if v is None else bool(v) for v in column], dtype="boolean")
         else:
-            frame[name] = frame[name].astype(object)
-    return frame
+            values = np.array(column, dtype=object)
+        data[name] = pd.Series(values, dtype=values.dtype, copy=False)
+    return pd.DataFrame(data, columns=names, copy=False)
 
 
 def query(results_dir: str | Path, where: Mapping | None = None, columns: Iterable[str] | None = None
