@@ -1,5 +1,7 @@
 """Strong-scaling figure in beNNch-plot's manner: stacked phase times per resource shape
-with the real-time factor beside them, then speedup and parallel efficiency."""
+with the real-time factor beside them, then speedup and parallel efficiency. Disturbed runs
+(docs/running.md#disturbed-runs) are marked x at their own values and, unless the table says
+otherwise, are not in the means; the title says how many."""
 
 from __future__ import annotations
 
@@ -11,11 +13,59 @@ import pandas as pd
 
 from spikescale import phases
 from spikescale.analysis import style
-from spikescale.analysis.scaling import MODEL, shape_label
+from spikescale.analysis.scaling import MODEL, disturbed_values, shape_label
 
 
 def _nan_to_zero(values) -> np.ndarray:
     return np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
+
+
+# Disturbed runs: their own values, a marker no series uses
+DISTURBED_STYLE = {"marker": "x", "ms": 8, "mew": 2, "color": "black", "ls": "none", "zorder": 5}
+DISTURBED_LABEL = "disturbed run"
+
+
+def disturbed_note(table: pd.DataFrame) -> str:
+    """What a figure says about its disturbed runs: how many, whether the means have them,
+    and the points left without a mean because every run of theirs was disturbed."""
+    if "n_runs_disturbed" not in table or table.empty:
+        return ""
+    counts = pd.to_numeric(table["n_runs_disturbed"], errors="coerce").fillna(0).astype(int)
+    if counts.sum() == 0:
+        return ""
+    in_means = table.attrs.get("disturbed_in_means", False)
+    note = f"{counts.sum()} disturbed run(s), marked x, " + ("included in the means" if in_means
+                                                              else "left out of the means")
+    empty = table[(counts > 0) & (pd.to_numeric(table["n_runs"], errors="coerce") == 0)]
+    if not empty.empty:
+        shapes = ", ".join(shape_label(r.nodes, r.tasks_per_node, r.threads_per_task) for r in empty.itertuples())
+        note += f"; no mean at {shapes}: every run there was disturbed"
+    return note
+
+
+def _titled(title: str, table: pd.DataFrame) -> str:
+    note = disturbed_note(table)
+    return f"{title}\n{note}" if note else title
+
+
+def _mark_disturbed(ax, xs, cells) -> None:
+    """An x at each disturbed run's value, at its point's x; one legend entry."""
+    label = DISTURBED_LABEL
+    for x, cell in zip(xs, cells, strict=True):
+        values = disturbed_values(cell)
+        if values:
+            ax.plot([x] * len(values), values, gid="disturbed", label=label, **DISTURBED_STYLE)
+            label = f"_{DISTURBED_LABEL}"
+
+
+def _no_mean_marks(ax, xs, table: pd.DataFrame) -> None:
+    """'all disturbed' over the points that have no mean for that reason."""
+    if "n_runs_disturbed" not in table:
+        return
+    for x, row in zip(xs, table.itertuples(), strict=True):
+        if row.n_runs == 0 and row.n_runs_disturbed > 0:
+            ax.text(x, 0, "all runs\ndisturbed", ha="center", va="bottom", fontsize=7, rotation=90,
+                    gid="all disturbed")
 
 
 def _no_runs(fig, axes, title: str):
@@ -107,6 +157,9 @@ def strong_scaling_figure(table: pd.DataFrame, title: str):
                         marker=RTF_MARKERS[i % len(RTF_MARKERS)], mfc=colors[key] if several else "black",
                         mec="black", ms=7, lw=1.2, capsize=3,
                         label="real-time factor" + (f": {names[key]}" if several else ""))
+    if "rtf_disturbed" in table:
+        _mark_disturbed(ax_rtf, x, table["rtf_disturbed"])
+        _no_mean_marks(ax_t, x, table)
     ax_rtf.set_ylabel("real-time factor (wall-clock s / model s)")
     ax_rtf.set_ylim(bottom=0)
     ax_rtf.grid(False)
@@ -132,8 +185,8 @@ def strong_scaling_figure(table: pd.DataFrame, title: str):
         ax.set_ylabel(ylabel)
         ax.set_title(name)
         ax.legend(fontsize=7)
-    ax_e.set_ylim(0, max(1.2, float(np.nanmax(table["efficiency_mean"])) * 1.1))
-    fig.suptitle(title)
+    ax_e.set_ylim(0, max(1.2, float(np.nanmax(table["efficiency_mean"], initial=0)) * 1.1))
+    fig.suptitle(_titled(title, table))
     if legend_below:
         fig.set_figheight(fig.get_figheight() + 0.9)
         fig.tight_layout(rect=(0, 0.16, 1, 1))
@@ -174,6 +227,9 @@ def weak_scaling_figure(table: pd.DataFrame, title: str):
         ax_eff.plot(vp, group["weak_efficiency_mean"], marker="^", ls=":", color=color,
                     label=f"{backend}: efficiency")
     vps = np.unique(table["virtual_processes"].to_numpy())
+    if "t_sim_s_disturbed" in table:
+        _mark_disturbed(ax_w, table["virtual_processes"].to_numpy(), table["t_sim_s_disturbed"])
+        _no_mean_marks(ax_t, x, table)
     ax_w.set_xscale("log", base=2)
     ax_w.set_xticks(vps, [str(v) for v in vps])
     ax_w.set_xlabel("virtual processes (ranks x threads)")
@@ -181,12 +237,12 @@ def weak_scaling_figure(table: pd.DataFrame, title: str):
     ax_w.set_ylim(bottom=0)
     ax_w.set_title("(b) weak scaling")
     ax_eff.set_ylabel("weak-scaling efficiency (1)")
-    ax_eff.set_ylim(0, max(1.2, float(np.nanmax(table["weak_efficiency_mean"])) * 1.1))
+    ax_eff.set_ylim(0, max(1.2, float(np.nanmax(table["weak_efficiency_mean"], initial=0)) * 1.1))
     ax_eff.grid(False)
     handles, names = ax_w.get_legend_handles_labels()
     h2, n2 = ax_eff.get_legend_handles_labels()
     ax_w.legend(handles + h2, names + n2, fontsize=7, loc="lower left")
-    fig.suptitle(title)
+    fig.suptitle(_titled(title, table))
     fig.tight_layout()
     return fig
 

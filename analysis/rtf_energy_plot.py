@@ -5,7 +5,8 @@ Points that have no E_syn cannot be placed on the energy axis; they go into a st
 it at their real-time factor, one row per reason (a community study that published no
 energy; a run whose energy was unavailable, with the short reason). Shape of a marker: the
 drive (square DC, circle Poisson); colour: our backends (Paul Tol), grey for the community;
-a hollow marker: a platform emulated in software.
+a hollow marker: a platform emulated in software; an x: one disturbed run, at its own values,
+not in the means (docs/running.md#disturbed-runs).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from matplotlib.transforms import blended_transform_factory
 
 from spikescale.analysis import style
 from spikescale.analysis.community import COMMUNITY, CommunityResult
+from spikescale.analysis.plots import DISTURBED_LABEL, DISTURBED_STYLE, disturbed_note
 from spikescale.analysis.rtf_energy_table import SERIES
+from spikescale.analysis.scaling import disturbed_values
 
 DRIVE_MARKERS = {"dc": "s", "poisson": "o"}
 DRIVE_NAMES = {"dc": "DC", "poisson": "Poisson"}
@@ -57,6 +60,18 @@ def _no_esyn_reason(row) -> str:
     return f"energy unavailable: {row.energy_unavailable_short or 'no reason recorded'}"
 
 
+def _disturbed_points(row) -> list[tuple[float, float]]:
+    """(RTF, E_syn) of each disturbed run of a row (E_syn NaN where it has none)."""
+    rtfs = disturbed_values(getattr(row, "rtf_disturbed", ""))
+    esyns = disturbed_values(getattr(row, "esyn_uj_disturbed", "")) or [np.nan] * len(rtfs)
+    return list(zip(rtfs, esyns, strict=True))
+
+
+def _has_mean(row) -> bool:
+    """False for a point whose runs were all disturbed (and left out): it has no mean."""
+    return getattr(row, "n_runs", 1) > 0
+
+
 def _community_key(i: int, r: CommunityResult) -> str:
     energy = f"E_syn {r.esyn_uj:g} \u00b5J" if r.esyn_uj is not None else NOT_PUBLISHED
     return f"{i:>2}  {r.label}; RTF {r.rtf:g}, {energy}"
@@ -67,9 +82,10 @@ def rtf_energy_figure(table: pd.DataFrame, title: str, community: tuple[Communit
     strip below (label 'energy_unavailable'): points without E_syn, at their RTF; key on the
     right (label 'key'): the community studies by number, the legend, the scale caveat."""
     style.apply()
+    note = disturbed_note(table)  # a second title line: the panels start lower
     fig = plt.figure(figsize=(13, 7))
     grid = fig.add_gridspec(2, 2, height_ratios=[4, 1.2], width_ratios=[1.35, 1], hspace=0.06, wspace=0.04,
-                            left=0.07, right=0.99, top=0.91, bottom=0.09)
+                            left=0.07, right=0.99, top=0.87 if note else 0.91, bottom=0.09)
     ax = fig.add_subplot(grid[0, 0], label="rtf_energy")
     strip = fig.add_subplot(grid[1, 0], sharex=ax, label="energy_unavailable")
     key = fig.add_subplot(grid[:, 1], label="key")
@@ -78,7 +94,8 @@ def rtf_energy_figure(table: pd.DataFrame, title: str, community: tuple[Communit
     # rows of the strip, one per reason a point has no E_syn, in order of first appearance
     reasons = [NOT_PUBLISHED] if any(r.esyn_uj is None for r in community) else []
     for row in table.itertuples():
-        if np.isnan(row.esyn_uj_mean) and _no_esyn_reason(row) not in reasons:
+        lacks = (_has_mean(row) and np.isnan(row.esyn_uj_mean)) or any(np.isnan(e) for _, e in _disturbed_points(row))
+        if lacks and _no_esyn_reason(row) not in reasons:
             reasons.append(_no_esyn_reason(row))
     strip_y = {reason: -i for i, reason in enumerate(reasons)}
 
@@ -109,6 +126,14 @@ def rtf_energy_figure(table: pd.DataFrame, title: str, community: tuple[Communit
                         yerr=np.nan_to_num(has["esyn_uj_sd"]), fmt="none", ecolor=color, capsize=2, lw=1)
             ax.plot(has["rtf_mean"], has["esyn_uj_mean"], color=color, gid="ours", label=label, **style_kw)
         for row in series.itertuples():
+            for rtf, esyn in _disturbed_points(row):
+                rtfs.append(rtf)
+                target, y = (ax, esyn) if not np.isnan(esyn) else (strip, strip_y[_no_esyn_reason(row)])
+                target.plot([rtf], [y], gid="disturbed", label=f"_{DISTURBED_LABEL}", **DISTURBED_STYLE)
+                target.annotate(f"{row.shape}, disturbed", (rtf, y), xytext=(5, -9), textcoords="offset points",
+                                fontsize=6, color=color)
+            if not _has_mean(row):
+                continue
             rtfs.append(row.rtf_mean)
             on_axis = not np.isnan(row.esyn_uj_mean)
             target, y = (ax, row.esyn_uj_mean) if on_axis else (strip, strip_y[_no_esyn_reason(row)])
@@ -122,6 +147,8 @@ def rtf_energy_figure(table: pd.DataFrame, title: str, community: tuple[Communit
     for target in (ax, strip):
         target.axvline(1.0, ls="--", color="black", lw=1, label=REAL_TIME if target is ax else "_real time")
     handles.append(Line2D([], [], ls="--", color="black", lw=1, label=REAL_TIME))
+    if note:
+        handles.append(Line2D([], [], label=f"{DISTURBED_LABEL} (own RTF and E_syn)", **DISTURBED_STYLE))
 
     positive = [v for v in rtfs if np.isfinite(v) and v > 0]
     ax.set_xscale("log")
@@ -147,7 +174,7 @@ def rtf_energy_figure(table: pd.DataFrame, title: str, community: tuple[Communit
         strip.text(0.5, 0.5, "every point has an E_syn", transform=strip.transAxes, ha="center", fontsize=7)
 
     _key(key, community, handles, table)
-    fig.suptitle(title)
+    fig.suptitle(f"{title}\n{note}" if note else title)
     return fig
 
 

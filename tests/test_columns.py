@@ -8,7 +8,7 @@ import re
 from helpers import REPO
 from spikescale import columns, phases, store
 
-UNIT_OF_SUFFIX = {"_s": "s", "_ms": "ms", "_mb": "MB", "_hz": "Hz", "_j": "J", "_uj": "uJ", "_w": "W"}
+UNIT_OF_SUFFIX = {"_s": "s", "_ms": "ms", "_mb": "MB", "_hz": "Hz", "_mhz": "MHz", "_j": "J", "_uj": "uJ", "_w": "W"}
 
 
 def test_every_column_is_declared_once_with_a_known_source_kind_and_unit():

@@ -179,6 +179,20 @@ COLUMNS: tuple[Column, ...] = (
     _c("brian2_version", "", "str", "provenance", "Brian2's version", "brian2, brian2genn"),
     _c("spynnaker_version", "", "str", "provenance", "sPyNNaker's version", SPINNAKER),
     *PLATFORM,
+    # disturbed runs (spikescale.disturbance, docs/running.md#disturbed-runs)
+    _c("disturbed", "", "bool", "summary", "other processes took more than the machine's "
+       "disturbance.max_other_cpu_share of the CPUs the run could use (phases create to simulate); the "
+       "figures leave such runs out of their means; empty: not measured"),
+    _c("cpu_other_share", "", "float", "summary", "CPU time other processes took on the run's CPUs over its "
+       "phases create to simulate / (that wall time x CPUs in the run's affinity mask), maximum over nodes"),
+    _c("disturbance_unavailable", "", "str", "summary", "why cpu_other_share is empty (e.g. the run failed "
+       "before its simulation ended)"),
+    _c("cpu_freq_mhz", "MHz", "float", "summary", "CPU frequency when phase create started, mean over the "
+       "run's CPUs, lowest over nodes"),
+    _c("cpu_freq_source", "", "str", "summary", "where cpu_freq_mhz came from (cpufreq or /proc/cpuinfo), or "
+       "'unavailable: <reason>'"),
+    _c("load_1min_at_start", "", "float", "summary", "the node's 1-minute load average when the run started, "
+       "highest over nodes"),
 )
 
 NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from spikescale.models.pd14 import params as P  # noqa: E402
 from spikescale import comm as comm_mod  # noqa: E402
-from spikescale import allocation, memory, provenance  # noqa: E402
+from spikescale import allocation, disturbance, memory, provenance  # noqa: E402
 from spikescale.energy import discover as energy_discover  # noqa: E402
 from spikescale.energy.sampler import Sampler  # noqa: E402
 from spikescale.energy.summary import energy_summary  # noqa: E402
@@ -71,6 +71,7 @@ class PhaseTimer:
         self.current: str | None = None
         self.peak_scope = "phase"
         self.sampler = None  # this node's energy sampler, on the node's first rank only
+        self.watch = None  # this rank's disturbance.Watch: others' CPU time over create..simulate
 
     @contextmanager
     def phase(self, name: str):
@@ -80,6 +81,8 @@ class PhaseTimer:
             self.comm.barrier()
         if self.sampler is not None:
             self.sampler.mark(name)  # after the barrier: every rank is at the boundary
+        if self.watch is not None:
+            self.watch.phase_started(name)
         if not memory.reset_peak():
             self.peak_scope = "process"
         self.current = name
@@ -87,6 +90,8 @@ class PhaseTimer:
         t0 = time.perf_counter()
         yield
         wall_s = time.perf_counter() - t0
+        if self.watch is not None:
+            self.watch.phase_ended(name)
         self.done[name] = {"attrs": {"order": len(self.done), "wall_s": wall_s, "mem_rss_mb": memory.rss_mb(),
                                      "mem_peak_mb": memory.peak_mb()}}
         self.current = None
@@ -167,6 +172,7 @@ class RankRun:
         self.spec, self.context = spec, context
         self.comm = comm  # None until set-up has MPI up
         self.timer = PhaseTimer(comm)  # without comm yet: the first barrier waits for MPI (see _set_up)
+        self.timer.watch = disturbance.Watch(allocation.rank_placement()["node"])  # load average: now
         self.rank_tree: dict = {"attrs": {"rank": 0}}
         # Provenance first: a run that later exhausts its memory can still be described.
         self.versions = provenance.package_versions()
@@ -265,6 +271,7 @@ class RankRun:
         """Gather the ranks' trees and write the record on rank 0; a failed rank of several
         writes its own and ends the whole run."""
         self.rank_tree["phases"] = self.timer.done
+        self.rank_tree["disturbance"] = self.timer.watch.tree()
         comm = self.comm or comm_mod.SingleRank()  # failed before MPI was up: every rank speaks for itself
         if not ending.ok and comm.size > 1:
             # The other ranks may be waiting inside the simulator's own communication and would
@@ -407,6 +414,8 @@ def build_record(spec: dict, context: dict, gathered: list[dict], *, ending: End
     summary = summarize(spec, gathered, peak_scope, spec["t_sim_ms"] / 1000.0, runs_on=runs_on,
                         platform_summary=platform_summary)
     summary["t_total_s"] = t_end - _T_START
+    threshold = complete("machine", context.get("machine", {}))["disturbance"]["max_other_cpu_share"]
+    summary.update(disturbance.run_summary(gathered, threshold))
     record = {
         "attrs": {"run_id": spec["run_id"], "campaign": spec["campaign"], "status": ending.status,
                   "error": ending.error, "error_type": ending.error_type, "failed_phase": ending.failed_phase,

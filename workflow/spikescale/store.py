@@ -286,6 +286,16 @@ def main(argv=None) -> int:
 
 
 def completion_line(campaign: str, results: Path, planned_ids: list[str]) -> str:
+    """What the workflow says when it ends (_completeness_line), then, on a line of its own,
+    the disturbed runs of runs.csv by name (spikescale.disturbance), if any."""
+    from spikescale.disturbance import disturbed_line  # only here: the rest of store needs none of it
+
+    line = _completeness_line(campaign, results, planned_ids)
+    disturbed = disturbed_line(results / "runs.csv")
+    return f"{line}\n{disturbed}" if disturbed else line
+
+
+def _completeness_line(campaign: str, results: Path, planned_ids: list[str]) -> str:
     """What the workflow says when it ends: how many planned runs have a record in the
     campaign store, how many failed, how many files were set aside; never "complete" when
     a planned run has no admitted record."""
