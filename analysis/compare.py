@@ -85,7 +85,8 @@ def read_runs(path: str | Path) -> pd.DataFrame:
     if not csv.is_file():
         raise FileNotFoundError(f"{csv}: no such file (a campaign's runs.csv, written by its collect step)")
     runs = pd.read_csv(csv, low_memory=False)
-    runs = runs.assign(_source=str(path))  # one new column, not an insert into a wide frame
+    # consolidated once (read_csv leaves ~100 blocks, and each new column would warn), then labelled
+    runs = runs.copy().assign(_source=str(path))
     if "variant" not in runs or runs["variant"].isna().all():
         runs["variant"] = _single_software(csv.parent)
     else:
