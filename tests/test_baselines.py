@@ -135,17 +135,17 @@ def test_the_committed_baselines_are_valid():
 
 def test_make_check_is_the_command(tmp_path):
     """`make check` runs the same module, with the campaign's and the baseline's folders."""
-    if subprocess.run(["make", "-q", ".venvs/workflow/.installed"], check=False, cwd=REPO).returncode != 0:
-        pytest.skip("the workflow environment's stamp is not current: make would rebuild it first")
+    # -o: the environment this test runs in is taken as built (make would otherwise rebuild it
+    # when pyproject.toml is newer than its stamp, which is not what is tested here)
     folder = campaign(tmp_path, factor=1.25)
     baseline_file(tmp_path, [reference(1, 10.0)])
-    out = subprocess.run(["make", "--no-print-directory", "check", "EXPERIMENT=nightly",
+    out = subprocess.run(["make", "--no-print-directory", "-o", ".venvs/workflow/.installed", "check", "EXPERIMENT=nightly",
                           f"BASELINES_DIR={tmp_path / 'baselines'}", f"RESULTS_DIR={folder.parent}"],
                          check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "REGRESSED: nest 1x1x1 on vm: t_sim_s" in out.stdout
     baseline_file(tmp_path, [reference(1, 12.5)])
-    out = subprocess.run(["make", "--no-print-directory", "check", "EXPERIMENT=nightly",
+    out = subprocess.run(["make", "--no-print-directory", "-o", ".venvs/workflow/.installed", "check", "EXPERIMENT=nightly",
                           f"BASELINES_DIR={tmp_path / 'baselines'}", f"RESULTS_DIR={folder.parent}"],
                          check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
