@@ -38,5 +38,5 @@ localrules:
 rule all:
     """The whole campaign: every run, the campaign store and the scaling analysis."""
     input:
-        campaign_outputs() + compare_outputs(),
+        campaign_outputs() + COMPARE_OUTPUTS,
     default_target: True

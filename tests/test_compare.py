@@ -316,3 +316,30 @@ def test_the_workflow_compares_with_another_campaign(tmp_path):
                              check=False, cwd=repo, capture_output=True, text=True, timeout=300)
     assert missing.returncode != 0 and "nothere/runs.csv does not exist; run that campaign first" in missing.stdout + \
         missing.stderr
+
+
+def test_the_comparison_asked_for_names_its_files(tmp_path):
+    from spikescale import comparison
+    from spikescale.settings import WorkflowSettings
+
+    def settings(**kw):
+        return WorkflowSettings(experiment="x", config_dir=tmp_path, results_dir=str(tmp_path), **kw)
+
+    class Campaign:  # what comparison reads of spikescale.campaign.Campaign
+        name, experiment, single_software, variants = "x", {"software": ["a", "b"]}, False, ["a", "b"]
+
+    assert comparison.outputs(settings(), Campaign, "r/x") == []
+    assert comparison.tag(settings(compare_with=("old",), compare_by="campaign")) == "vs_old"
+    assert comparison.tag(settings(compare_with=("a", "b"), compare_by="machine")) == "vs_a+b.by_machine"
+    assert comparison.outputs(settings(compare_by="variant"), Campaign, "r/x") == ["r/x/compare/by_variant.csv",
+                                                                                   "r/x/compare/by_variant.png"]
+    assert comparison.reference(settings(compare_by="variant"), Campaign) == "a"
+    with pytest.raises(comparison.ComparisonError, match="old/runs.csv does not exist; run that campaign first"):
+        comparison.folders(settings(compare_with=("old",), compare_by="campaign"), "r/x")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "runs.csv").write_text("run_id\n")
+    assert comparison.folders(settings(compare_with=("old",), compare_by="campaign"), "r/x") == [
+        f"{tmp_path}/old", "r/x"]
+    Campaign.single_software = True
+    with pytest.raises(comparison.ComparisonError, match="has one software variant"):
+        comparison.outputs(settings(compare_by="variant"), Campaign, "r/x")
