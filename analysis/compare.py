@@ -86,7 +86,9 @@ def read_runs(path: str | Path) -> pd.DataFrame:
         raise FileNotFoundError(f"{csv}: no such file (a campaign's runs.csv, written by its collect step)")
     runs = pd.read_csv(csv, low_memory=False)
     # consolidated once (read_csv leaves ~100 blocks, and each new column would warn), then labelled
-    runs = runs.copy().assign(_source=str(path))
+    # _disturbed_column: whether this runs.csv measured disturbance at all (after a concat with
+    # another that did, its missing column would look like empty cells)
+    runs = runs.copy().assign(_source=str(path), _disturbed_column="disturbed" in runs)
     if "variant" not in runs or runs["variant"].isna().all():
         runs["variant"] = _single_software(csv.parent)
     else:
@@ -147,7 +149,10 @@ def prepare(runs: pd.DataFrame, by: str) -> pd.DataFrame:
     runs["_group"] = label_groups(runs, by)
     disturbed = parse_disturbed(runs)
     runs["_disturbed"] = disturbed if disturbed is not None else pd.Series(pd.NA, index=runs.index, dtype="boolean")
-    runs["_disturbed_measured"] = disturbed is not None
+    if "_disturbed_column" in runs:
+        runs["_disturbed_measured"] = runs["_disturbed_column"].astype(bool)
+    else:
+        runs["_disturbed_measured"] = disturbed is not None
     ok = performance_runs(runs)
     ok = ok[ok["status"].astype(str) == "ok"].copy()
     emulated = is_emulated(ok)
@@ -260,9 +265,11 @@ def compare_pair(ref: pd.DataFrame, cand: pd.DataFrame, metric: str, tolerance: 
     row = {"metric": metric, "n_reference": len(a), "n_candidate": len(b), "n_reference_disturbed": a_dist,
            "n_candidate_disturbed": b_dist, "tolerance": tolerance, "median_reference": np.nan,
            "median_candidate": np.nan, "ratio": np.nan, "ci_low": np.nan, "ci_high": np.nan}
-    measured = bool(ref["_disturbed_measured"].all() and cand["_disturbed_measured"].all())
-    unknown = int(ref["_disturbed"].isna().sum() + cand["_disturbed"].isna().sum()) if measured else 0
-    row["disturbed"] = ("not measured (no 'disturbed' column in runs.csv; every run counts)" if not measured else
+    unmeasured = [side for side, frame in (("reference", ref), ("candidate", cand))
+                  if not frame["_disturbed_measured"].all()]
+    unknown = int(ref["_disturbed"].isna().sum() + cand["_disturbed"].isna().sum())
+    row["disturbed"] = (f"not measured for the {' and the '.join(unmeasured)} (no 'disturbed' column in its runs.csv; "
+                        "every run counts)" if unmeasured else
                         f"measured; {unknown} run(s) without a value count as undisturbed" if unknown else "measured")
     if len(a):
         row["median_reference"] = float(np.median(a))
@@ -370,9 +377,13 @@ def unshared(runs: pd.DataFrame, by: str = "campaign", reference: str | None = N
 def summary_lines(table: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     """The printed summary: counts of verdicts, and whether disturbance was measured."""
     lines = []
-    if "disturbed" not in runs:
-        lines.append("disturbed: not measured (runs.csv has no 'disturbed' column): runs slowed by other load "
-                     "cannot be told apart and every run counts")
+    if "_disturbed_column" in runs:
+        without = sorted(runs.loc[~runs["_disturbed_column"].astype(bool), "_source"].astype(str).unique())
+    else:
+        without = [] if "disturbed" in runs else ["the runs given"]
+    if without:
+        lines.append(f"disturbed: not measured in {', '.join(without)} (its runs.csv has no 'disturbed' column): runs "
+                     "slowed by other load cannot be told apart there and every run counts")
     for (ref, cand), part in table.groupby(["reference", "candidate"], sort=False):
         counts = part["verdict"].value_counts()
         text = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if v in counts)
@@ -398,8 +409,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         # each argument a source of its own, so that a folder given twice is two groups
-        runs = pd.concat([read_runs(p).assign(_source=f"{i}:{p}") for i, p in enumerate(args.campaigns)],
-                         ignore_index=True)
+        sources = [f"{p} (#{i + 1})" if str(p) in map(str, args.campaigns[:i]) else str(p)
+                   for i, p in enumerate(args.campaigns)]
+        runs = pd.concat([read_runs(p).assign(_source=source) for p, source in zip(args.campaigns, sources,
+                                                                                    strict=True)], ignore_index=True)
         table = compare(runs, args.by, args.reference, args.tolerance, args.min_runs, args.resamples, args.seed)
         missing = unshared(runs, args.by, args.reference)
     except (FileNotFoundError, ValueError) as exc:

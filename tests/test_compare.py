@@ -38,8 +38,9 @@ def synthetic_runs(campaign: str, factor: float = 1.0, runs_per_shape: int = 10,
 
 
 def run_compare(*frames, **kwargs) -> pd.DataFrame:
-    runs = pd.concat([f.assign(_source=f"results/{f['campaign'].iloc[0]}-{i}") for i, f in enumerate(frames)],
-                     ignore_index=True)
+    """compare on frames as read_runs gives them, one folder each."""
+    runs = pd.concat([f.assign(_source=f"results/{f['campaign'].iloc[0]}-{i}", _disturbed_column="disturbed" in f)
+                      for i, f in enumerate(frames)], ignore_index=True)
     return cmp.compare(runs, **kwargs)
 
 
@@ -153,7 +154,12 @@ def test_disturbed_runs_are_left_out_of_the_verdict():
     # counted anyway, the disturbed runs would have tripled the median
     counted = t_sim(run_compare(old.drop(columns="disturbed"), new.drop(columns="disturbed")))
     assert (counted["ratio"] > 2.5).all()
-    assert counted["disturbed"].str.startswith("not measured").all()
+    assert (counted["disturbed"] == "not measured for the reference and the candidate (no 'disturbed' column in its "
+            "runs.csv; every run counts)").all()
+    # one side without the column: that side is named, its runs all count
+    one = t_sim(run_compare(old.drop(columns="disturbed"), new))
+    assert one["disturbed"].str.startswith("not measured for the reference (").all()
+    assert (one["n_candidate"] == 4).all() and (one["n_reference"] == 10).all()
 
 
 def test_too_many_disturbed_runs_refuse_a_verdict():
