@@ -225,6 +225,19 @@ def test_the_filter_columns_are_indexed(tmp_path):
     assert "USING INDEX" in plan, plan
 
 
+def test_on_a_network_file_system_the_index_uses_the_rollback_journal(tmp_path, monkeypatch):
+    """WAL's shared memory is per host: on NFS and the like, writers from two hosts would not
+    see each other's locks, so the index falls back to the rollback journal there."""
+    assert index._mount_fstype(tmp_path) is not None  # read from /proc/self/mounts
+    assert index.journal_mode(tmp_path / index.INDEX_NAME) == "WAL"
+    monkeypatch.setattr(index, "_mount_fstype", lambda path: "nfs4")
+    assert index.journal_mode(tmp_path / index.INDEX_NAME) == "DELETE"
+    index.register(write_runs_csv(tmp_path / "a", synthetic_rows("a", 3)), index.index_path(tmp_path))
+    with sqlite3.connect(tmp_path / index.INDEX_NAME) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert len(index.query(tmp_path)) == 3
+
+
 # ---------------------------------------------------------------- concurrency
 
 WORKER = textwrap.dedent("""
@@ -273,7 +286,7 @@ def test_concurrent_registrations_lose_and_duplicate_nothing(tmp_path, same_camp
     whole (all its rows, or none before its first registration), never half or twice."""
     results = tmp_path / "results"
     db = index.index_path(results)
-    n, rounds = 300, 25
+    n, rounds = 200, 12
     csv_a = write_runs_csv(results / "a", synthetic_rows("a", n))
     csv_b = csv_a if same_campaign else write_runs_csv(results / "b", synthetic_rows("b", n + 1, machine="m2"))
     start, stop = tmp_path / "start", tmp_path / "stop"
