@@ -180,6 +180,9 @@ def strong_scaling_figure(table: pd.DataFrame, title: str):
     for ax, name, ylabel in ((ax_s, "(b) speedup of the simulation phase", "speedup (1)"),
                              (ax_e, "(c) parallel efficiency", "efficiency (1)")):
         ax.set_xscale("log", base=2)
+        # limits from the shapes, not the data: a point whose runs were all disturbed has no
+        # mean, and a log axis over no data at all cannot be drawn
+        ax.set_xlim(vps.min() / 1.5, vps.max() * 1.5)
         ax.set_xticks(vps, [str(v) for v in vps])
         ax.set_xlabel("virtual processes (ranks x threads)")
         ax.set_ylabel(ylabel)
@@ -231,6 +234,7 @@ def weak_scaling_figure(table: pd.DataFrame, title: str):
         _mark_disturbed(ax_w, table["virtual_processes"].to_numpy(), table["t_sim_s_disturbed"])
         _no_mean_marks(ax_t, x, table)
     ax_w.set_xscale("log", base=2)
+    ax_w.set_xlim(vps.min() / 1.5, vps.max() * 1.5)  # from the shapes: a point may have no mean (disturbed)
     ax_w.set_xticks(vps, [str(v) for v in vps])
     ax_w.set_xlabel("virtual processes (ranks x threads)")
     ax_w.set_ylabel("simulation phase (s)")

@@ -202,3 +202,25 @@ def test_the_closing_line_says_how_complete_the_campaign_is(run_dir, tmp_path):
     assert "is complete: 3 planned runs, all collected" in completion_line("test", results, ids)
     assert "(1 failed: runs.csv says why)" in completion_line("test", results, ids)
     assert "NOT complete: 3 of 4 planned runs" in completion_line("test", results, [*ids, "nest-x"])
+
+
+@pytest.mark.needs_nest
+def test_collect_judges_disturbance_by_the_machine_file_as_it_is_now(run_dir, tmp_path):
+    """The threshold is not part of a run's context (no re-run when it changes): collect
+    judges each run's measured share against the resolved machine file's threshold."""
+    from spikescale.jobs import MACHINE_CONTEXT_KEYS
+
+    assert "disturbance" not in MACHINE_CONTEXT_KEYS
+    runs, _ = run_dir
+    files = sorted(runs.glob("*.h5"))
+    shares = {}
+    for max_share in (0.0, 1.0):
+        config = {"experiment": {"software": "default"}, "machine": {"disturbance": {"max_other_cpu_share": max_share}}}
+        csv = collect(files, "test", tmp_path / "campaign.h5", tmp_path / "runs.csv", resolved_config=config)
+        measured = csv[csv["cpu_other_share"].astype(str) != ""]
+        assert len(measured) >= 2  # the ok runs measured a share (the failed one may not have)
+        shares[max_share] = measured.set_index("run_id")["disturbed"].astype(bool)
+        assert (csv["variant"] == "default").all()  # a campaign of one software file names it
+    # threshold 0: any other CPU time at all is a disturbance; threshold 1: nothing is
+    assert not shares[1.0].any()
+    assert shares[0.0].sum() == (csv.set_index("run_id").loc[shares[0.0].index, "cpu_other_share"].astype(float) > 0).sum()

@@ -11,7 +11,8 @@ from snakemake.exceptions import WorkflowError
 
 from spikescale.config import load_campaign
 from spikescale.errors import ConfigError
-from spikescale.jobs import RunCommands, prepare_job_environment, run_resources, shapes, software_entry, supervised_run_shell
+from spikescale.jobs import (RunCommands, prepare_job_environment, run_resources, shapes, simulate_rule_name,
+                             software_entry, supervised_run_shell)
 from spikescale.plan import RUN_ID_TAIL, plan_runs, reference_key, reference_runs, run_id_prefix
 from spikescale.resources import cores_requested
 from spikescale.settings import workflow_settings
@@ -60,12 +61,6 @@ def run_of(wildcards):
 # a backend without running NEST itself.
 RUN_SHAPES = shapes(RUNS.values())
 
-
-def simulate_rule_name(backend, variant, nodes, tasks, threads):
-    """simulate_<backend>[_<variant>]_n<nodes>x<tasks>x<threads>: a Python name (the variant's
-    '.' and '-' become '_'; the run ids, not the names, select a rule)."""
-    variant_part = re.sub(r"[^A-Za-z0-9_]", "_", variant) + "_" if variant else ""
-    return f"simulate_{backend}_{variant_part}n{nodes}x{tasks}x{threads}"
 COMMANDS = RunCommands(CAMPAIGN, [*REFERENCE_RUNS.values(), *RUNS.values()], REPO)
 
 

@@ -25,7 +25,7 @@ for (_backend, _variant, _nodes, _tasks, _threads), _example in RUN_SHAPES.items
         resources:
             **run_resources(_example, CAMPAIGN.machine),
         conda:
-            "../../" + conda_file(software_entry(CAMPAIGN, _example), _backend)
+            f"../../{conda_file(software_entry(CAMPAIGN, _example), _backend)}"
         message:
             "run {wildcards.run_id}"
         shell:

@@ -137,6 +137,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("git_commit", "", "str", "provenance", "commit of the repository the run came from"),
     # --- beyond the required set -------------------------------------------------------
     _c("machine", "", "str", "spec", "the machine file's name"),
+    _c("variant", "", "str", "spec", "the software variant: the name of the software file (config/software/) "
+       "the run's environment came from"),
     _c("virtual_processes", "", "int", "spec", "nodes x tasks_per_node x threads_per_task"),
     _c("record_spikes", "", "bool", "spec", "spikes recorded (validation runs) or only counted"),
     _c("t_presim_model_s", "s", "float", "spec", "model time of the presimulation (t_presim_ms / 1000)"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Iterable
@@ -20,9 +21,11 @@ from spikescale.resources import estimated_memory_mb, launch_command, slurm_reso
 from spikescale.software import python_command, setup_command
 
 # The machine settings that change what a run measures (not its description): part of every
-# run's context, so that changing one re-runs the runs.
+# run's context, so that changing one re-runs the runs. Not `disturbance`: its threshold only
+# judges what a run measured, and collect applies it (store._judge_disturbance), so changing
+# it re-runs nothing.
 MACHINE_CONTEXT_KEYS = ("name", "executor", "cores_per_node", "memory_per_node_mb", "exclusive",
-                        "allow_oversubscription", "energy", "disturbance")
+                        "allow_oversubscription", "energy")
 
 # The shell command of every simulate rule: the supervisor (spikescale/supervise.py) starts
 # the run's own command and records attempts ended from outside (scancel, time limit, lost node).
@@ -62,6 +65,13 @@ def shape_of(run: Run) -> Shape:
     """The software and resources that put a run into a rule (and so a SLURM job array) of
     its own: a job array never mixes software variants or resources."""
     return (run.backend, run.variant, run.nodes, run.tasks_per_node, run.threads_per_task)
+
+
+def simulate_rule_name(backend: str, variant: str, nodes: int, tasks: int, threads: int) -> str:
+    """simulate_<backend>[_<variant>]_n<nodes>x<tasks>x<threads>: a Python name (a variant's
+    '.' and '-' become '_'; the run ids, not the names, select a rule)."""
+    variant_part = re.sub(r"[^A-Za-z0-9_]", "_", variant) + "_" if variant else ""
+    return f"simulate_{backend}_{variant_part}n{nodes}x{tasks}x{threads}"
 
 
 def software_entry(campaign: Campaign, run: Run) -> dict:

@@ -74,6 +74,7 @@ def row_from_summary(s: dict, path: Path) -> dict:
         "t_model_s": s["spec.t_sim_ms"] / 1000.0, "t_presim_model_s": s["spec.t_presim_ms"] / 1000.0,
         "virtual_processes": s["spec.nodes"] * s["spec.tasks_per_node"] * s["spec.threads_per_task"],
         "weight_factor": float(s.get("spec.weight_factor", 1.0)),
+        "variant": s.get("spec.variant", ""),  # a single-software campaign's: filled in by _collect
         "validation": "",  # collect fills it in (validation_verdicts)
         "file_sha256": file_sha256(path),
     })
@@ -188,6 +189,29 @@ def collect(run_files: list[Path], campaign: str, campaign_h5: Path, runs_csv: P
     return frame
 
 
+def _judge_disturbance(rows: list[dict], resolved_config: dict | None) -> None:
+    """`disturbed` by the machine file's threshold as it is now, from the share each run
+    measured. The threshold is not part of a run's context: changing it re-judges the runs
+    at the next collect instead of simulating them again (the run's own /summary keeps the
+    verdict by the threshold it was started with, disturbance_max_other_cpu_share)."""
+    from spikescale.disturbance import is_disturbed
+
+    machine = (resolved_config or {}).get("machine") or {}
+    max_share = (machine.get("disturbance") or {}).get("max_other_cpu_share")
+    if max_share is None:
+        return  # a configuration from before disturbance was measured: the runs' own verdicts
+    for row in rows:
+        share = row.get("cpu_other_share")
+        if share is not None and share != "":
+            row["disturbed"] = is_disturbed(float(share), float(max_share))
+
+
+def _single_software(resolved_config: dict | None) -> str:
+    """The name of a campaign's one software file (empty when it names several, or unknown)."""
+    software = ((resolved_config or {}).get("experiment") or {}).get("software")
+    return software if isinstance(software, str) else ""
+
+
 def _collect(run_files, campaign, campaign_h5, runs_csv, resolved_config, validation_dir, plan, set_aside_dir,
              tmp_h5) -> pd.DataFrame:
     rows, rejected = [], []
@@ -220,11 +244,14 @@ def _collect(run_files, campaign, campaign_h5, runs_csv, resolved_config, valida
 
         for row, verdict in zip(rows, validation_verdicts(validation_dir, rows)):
             row["validation"] = verdict
+        for row in rows:  # a campaign of one software file: its runs' variant is that file
+            row["variant"] = row["variant"] or _single_software(resolved_config)
+        _judge_disturbance(rows, resolved_config)
         machine = (resolved_config or {}).get("machine")
         for row, (energy_j, source) in zip(rows, accounted_energy(rows, machine)):
             row["energy_job_j"], row["energy_job_source"] = energy_j, source
         frame = pd.DataFrame(rows, columns=list(RUNS_CSV_COLUMNS))
-        sort_keys = ["backend", "n_scaling", "nodes", "tasks_per_node", "threads_per_task", "seed", "repetition"]
+        sort_keys = ["backend", "variant", "n_scaling", "nodes", "tasks_per_node", "threads_per_task", "seed", "repetition"]
         frame = frame.sort_values(sort_keys, kind="stable").reset_index(drop=True)
 
         out.attrs["format"] = "spikescale-campaign"
