@@ -46,9 +46,24 @@ def performance_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[~recording]
 
 
+def series_backend(runs: pd.DataFrame) -> pd.Series:
+    """The backend as the tables and figures name a series: '<backend> [<variant>]' when the
+    runs come from several software variants (docs/configuration.md#software-variants), so
+    that each variant is a series of its own; the plain backend otherwise."""
+    backend = runs["backend"].astype(str)
+    if "variant" not in runs:
+        return backend
+    variant = runs["variant"].astype(object).fillna("").astype(str)
+    if variant[variant != ""].nunique() <= 1:
+        return backend
+    return backend.where(variant == "", backend + " [" + variant + "]")
+
+
 def ok_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The successful performance runs, backend named per series (series_backend)."""
     ok = performance_runs(runs)
     ok = ok[ok["status"] == "ok"].copy()
+    ok["backend"] = series_backend(ok)
     ok["virtual_processes"] = ok["nodes"] * ok["tasks_per_node"] * ok["threads_per_task"]
     for col in METRICS:
         ok[col] = pd.to_numeric(ok[col], errors="coerce") if col in ok else np.nan  # older runs.csv: no t_compile_s

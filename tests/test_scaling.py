@@ -163,3 +163,23 @@ def test_stacked_bars_are_labelled_and_coloured_by_phase():
     bars = {c.get_label(): c.patches[0].get_facecolor() for c in ax_t.containers if isinstance(c, BarContainer)}
     assert list(bars) == [phases.BY_NAME[p].label for p in phases.STACKED]
     assert [mcolors.to_hex(c) for c in bars.values()] == [style.PHASE_COLORS[p].lower() for p in phases.STACKED]
+
+
+def test_software_variants_are_series_of_their_own():
+    """Runs of one backend from two software variants: two series (rows per shape), each
+    named by its variant; a campaign of one variant keeps the plain backend name."""
+    from spikescale.analysis.scaling import strong_scaling_table
+
+    def runs(variants):
+        rows = [{"backend": "nest", "variant": v, "status": "ok", "record_spikes": False, "n_scaling": 0.1,
+                 "k_scaling": 0.1, "drive": "poisson", "nodes": 1, "tasks_per_node": 1, "threads_per_task": t,
+                 "seed": seed, "repetition": 0, "t_sim_s": t_sim / t, "rtf": t_sim / t, "t_model_s": 1.0}
+                for v, t_sim in variants.items() for t in (1, 2) for seed in (1, 2)]
+        return pd.DataFrame(rows)
+
+    table = strong_scaling_table(runs({"default": 4.0, "nest-mpi": 8.0}))
+    assert sorted(table["backend"].unique()) == ["nest [default]", "nest [nest-mpi]"]
+    assert len(table) == 4
+    mpi = table[table["backend"] == "nest [nest-mpi]"].set_index("threads_per_task")
+    assert mpi.loc[1, "t_sim_s_mean"] == pytest.approx(8.0) and mpi.loc[2, "speedup_mean"] == pytest.approx(2.0)
+    assert list(strong_scaling_table(runs({"default": 4.0}))["backend"].unique()) == ["nest"]
