@@ -90,7 +90,10 @@ def _allowed(error: jsonschema.ValidationError) -> str:
              "maximum": lambda: f"must be <= {s}", "minItems": lambda: f"must list at least {s} value(s)",
              "maxItems": lambda: f"must list at most {s} value(s)", "maxLength": lambda: f"must have at most {s} characters",
              "pattern": lambda: f"must match {s} (letters, digits, '_', '.', '-')"}
-    return words[v]() if v in words else error.message
+    text = words[v]() if v in words else error.message
+    if v == "type" and s == "string" and isinstance(error.instance, (int, float)):
+        text += ' (YAML read it as a number: quote it, e.g. "3.10")'
+    return text
 
 
 def _problems(data, schema: dict, file: str) -> list[ConfigProblem]:

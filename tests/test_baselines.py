@@ -95,14 +95,15 @@ def test_disturbed_runs_do_not_count(tmp_path):
 
 
 def test_a_bad_baseline_file_is_refused_naming_file_key_value_and_allowed(tmp_path):
-    bad = reference(1, -3.0, metric="t_sim_ms")
+    bad = reference(1, -3.0, metric="t_sim_ms", software={"nest_version": 3.10})
     bad["shape"]["threads_per_task"] = 0
     out = run_check(baseline_file(tmp_path, [bad], tolerance="5%"), campaign(tmp_path))
     assert out.returncode == 2
     for words in ("nightly.yaml: references[0].metric = 't_sim_ms': allowed: 't_sim_s'",
                   "nightly.yaml: references[0].value = -3.0: must be > 0",
                   "nightly.yaml: references[0].shape.threads_per_task = 0: must be >= 1",
-                  "nightly.yaml: tolerance = '5%': must be a number"):
+                  "nightly.yaml: tolerance = '5%': must be a number",
+                  'references[0].software.nest_version = 3.1: must be a string (YAML read it as a number: quote it'):
         assert words in out.stderr, out.stderr
     missing = run_check(tmp_path / "baselines" / "none.yaml", campaign(tmp_path))
     assert missing.returncode == 2 and "no file" in missing.stderr and "available: nightly" in missing.stderr
