@@ -56,11 +56,10 @@ def run_of(wildcards):
         raise WorkflowError(f"run {wildcards.run_id!r} is not in the plan of campaign {CAMPAIGN.name!r}")
 
 
-# One representative run per (backend, variant, nodes, tasks per node, threads per task): one
-# rule each. The NEST reference runs of the validation have commands too: a campaign may validate
-# a backend without running NEST itself.
+# One representative run per (backend, variant, nodes, tasks per node, threads per task),
+# each given a simulate rule of its own. The NEST reference runs of the validation have
+# commands too: a campaign may validate a backend without running NEST itself.
 RUN_SHAPES = shapes(RUNS.values())
-
 COMMANDS = RunCommands(CAMPAIGN, [*REFERENCE_RUNS.values(), *RUNS.values()], REPO)
 
 
