@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from helpers import run_harness, run_spec, snakemake
+from helpers import SNAKEMAKE, REPO, edit_yaml, run_harness, run_spec, write_yaml
 from spikescale import index
 from spikescale.columns import BY_NAME, NAMES
 
@@ -377,15 +378,33 @@ def test_collect_registers_its_campaign_and_recollecting_replaces_it(run_files, 
 @pytest.mark.workflow
 @pytest.mark.needs_nest
 @pytest.mark.slow
-def test_a_campaign_run_by_snakemake_is_in_the_results_index(nest_python, config_dir, tmp_path):
+def test_two_snakemake_instances_collect_into_one_index(nest_python, config_dir, tmp_path):
+    """Two workflows at once (two campaigns, each its own working folder, one results
+    folder): the index ends with every run of both, each once, as their runs.csv say."""
+    edit_yaml(config_dir / "model" / "tiny.yaml", seeds=[1])
+    experiment = yaml.safe_load((config_dir / "experiment" / "tiny.yaml").read_text())
+    write_yaml(config_dir / "experiment" / "tiny2.yaml", {**experiment, "name": "tiny2"})
     results = tmp_path / "results"
-    snakemake(config_dir, results)
-    runs = pd.read_csv(results / "tiny" / "runs.csv")
-    got = index.query(results, where={"campaign": "tiny"})
-    assert sorted(got["run_id"]) == sorted(runs["run_id"]) and len(got) == 4
-    assert (got["status"] == "ok").all() and list(got["file_sha256"].str.len().unique()) == [64]
+    procs = []
+    for name in ("tiny", "tiny2"):
+        workdir = tmp_path / f"workdir_{name}"  # snakemake locks its working folder: one each
+        workdir.mkdir()
+        cmd = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
+               "--config", f"experiment={name}", f"config_dir={config_dir}", f"results_dir={results}"]
+        procs.append(subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [proc.communicate(timeout=600)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], "\n".join(out[-3000:] for out in outputs)
+    got = index.query(results)
+    assert not got.duplicated(["campaign", "run_id"]).any()
+    for name in ("tiny", "tiny2"):
+        runs = pd.read_csv(results / name / "runs.csv")
+        mine = got[got["campaign"] == name]
+        assert sorted(mine["run_id"]) == sorted(runs["run_id"]) and len(mine) == 2
+        assert sorted(mine["file_sha256"]) == sorted(runs["file_sha256"])
+    assert (got["status"] == "ok").all()
     cli = subprocess.run([sys.executable, "-m", "spikescale.index", "query", str(results), "--where",
-                          "threads_per_task=2", "--columns", "run_id,threads_per_task,rtf"],
+                          "campaign=tiny", "--where", "threads_per_task=2", "--columns", "run_id,threads_per_task,rtf"],
                          capture_output=True, text=True, timeout=60)
     assert cli.returncode == 0, cli.stderr
-    assert "2 run(s)" in cli.stderr and all(r in cli.stdout for r in got[got["threads_per_task"] == 2]["run_id"])
+    selected = got[(got["campaign"] == "tiny") & (got["threads_per_task"] == 2)]["run_id"]
+    assert "1 run(s)" in cli.stderr and all(r in cli.stdout for r in selected)
