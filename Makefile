@@ -8,6 +8,7 @@ WORKFLOW_ENV := $(VENVS)/workflow
 NEST_ENV := $(VENVS)/nest
 BRIAN2_ENV := $(VENVS)/brian2
 SPINNAKER_ENV := $(VENVS)/spinnaker
+GENN_ENV := $(VENVS)/genn
 SNAKEMAKE := $(WORKFLOW_ENV)/bin/snakemake
 CORES ?= all
 EXPERIMENT ?= default
@@ -18,16 +19,17 @@ SNAKEMAKE_ARGS ?=
 SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
 	slurmdbd mariadb-server
 
-.PHONY: brian2genn-env env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi slurm-demo check compare
+.PHONY: brian2genn-env genn env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi slurm-demo check compare
 
 help:
 	@echo "make run        build environments, run the default campaign locally and write its report (results/default/)"
 	@echo "make report     the HTML report of a campaign that has run (results/<name>/report.html)"
-	@echo "make test       build environments, run every test (in CI, CI=true: a missing environment fails, only needs_genn may skip)"
+	@echo "make test       build environments, GeNN included, run every test (in CI, CI=true: a missing environment fails)"
 	@echo "make test-quick the tests that need no simulator, no root and run no campaign; only .venvs/workflow (docs/testing.md)"
 	@echo "make lint       snakemake --lint"
 	@echo "make slurm-demo the slurm_test campaign on a two-node test SLURM cluster started here and stopped after (root)"
-	@echo "make brian2genn-env   the brian2genn environment (GeNN itself: README, GeNN)"
+	@echo "make genn       GeNN 4.9.0 (for brian2genn) and the PyGeNN 5.4.0 wheel built once into ~/.cache/spikescale; .venvs/brian2genn and .venvs/genn"
+	@echo "make brian2genn-env   only brian2genn's part of make genn: .venvs/brian2genn and GeNN 4.9.0"
 	@echo "make nest-mpi   NEST 3.10 with MPI in .venvs/nest-mpi (its wheel built once into ~/.cache/spikescale, then reused)"
 	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead, a 10,000-run campaign, the SpiNNaker emulator against NEST (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
@@ -56,8 +58,23 @@ $(VENVS)/%/.installed: $(VENVS)/%/.requirements pyproject.toml
 
 env: $(WORKFLOW_ENV)/.installed $(NEST_ENV)/.installed $(BRIAN2_ENV)/.installed $(SPINNAKER_ENV)/.installed
 
-# brian2genn's environment; GeNN itself is not on PyPI (README, GeNN), so `make env` skips it.
+# GeNN is not on PyPI (README, GeNN): `make genn` builds it from its released source, once,
+# into the cache outside the repository (envs/build_genn.sh), and the two environments that
+# use it. `make env` leaves it out: it compiles for minutes the first time.
+# brian2genn: .venvs/brian2genn from envs/brian2genn.txt, and GeNN 4.9.0 in the cache, where
+# brian2genn finds it (spikescale.software.default_genn_path).
 brian2genn-env: $(VENVS)/brian2genn/.installed
+	PYTHON=$(PYTHON) envs/build_genn.sh genn4
+
+# PyGeNN: .venvs/genn from envs/genn.txt plus the PyGeNN wheel (built into the cache the first
+# time) and its self-test, made by the script; then the .installed rule above, as for every
+# environment. This rule, being explicit, wins over the pattern rule for .requirements.
+$(GENN_ENV)/.requirements: envs/genn.txt
+	rm -rf $(GENN_ENV)
+	PYTHON=$(PYTHON) envs/build_genn.sh pygenn
+	touch $@
+
+genn: brian2genn-env $(GENN_ENV)/.installed
 
 # As root (CI, a fresh machine) install missing Debian packages; otherwise say what to install.
 system-deps:
@@ -89,7 +106,7 @@ report: env
 
 # Every test, then the reliability figures (faults injected by the tests, runs lost, bad
 # inputs tried and accepted; tests/reliability_figures.py).
-test: env nest-mpi
+test: env nest-mpi genn
 	$(WORKFLOW_ENV)/bin/python -m pytest tests
 	$(WORKFLOW_ENV)/bin/python tests/reliability_figures.py
 

@@ -5,9 +5,8 @@ A test says what it needs with a marker (pyproject.toml lists them): needs_nest,
 needs_genn, needs_spinnaker, needs_mpi, needs_root, slurm. Before it runs, NEEDS below checks
 each of its needs on this machine. A need that is missing skips the test, with what is
 missing and the command that provides it; in CI (CI set) it fails the test instead, since CI
-runs everything. needs_genn is the one exception: GeNN is not on PyPI and the workflow does
-not build it yet, so a test that needs it skips in CI as well. In CI a session that skipped
-anything else, for whatever reason, ends with a non-zero exit status.
+runs everything (`make test` builds every need but root's and SLURM's, GeNN included). In CI
+a session that skipped anything, for whatever reason, ends with a non-zero exit status.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from helpers import NEST_PYTHON, REPO, TINY_EXPERIMENT, TINY_MODEL, write_yaml
+from spikescale.software import genn_path
 
 
 LEDGER = REPO / ".test-results" / "faults.jsonl"
@@ -50,12 +50,15 @@ def commands_missing(*commands: str) -> str | None:
 
 
 def genn_missing() -> str | None:
-    venv = venv_missing("brian2genn")
-    path = os.environ.get("GENN_PATH")
-    if path and (Path(path) / "bin" / "genn-buildmodel.sh").is_file():
-        return venv
-    genn = f"GENN_PATH {path!r} is not a GeNN 4.x installation" if path else "GENN_PATH is not set"
-    return f"{venv}; {genn}" if venv else genn
+    """What `make genn` builds: brian2genn's environment and GeNN 4 where a brian2genn run
+    finds it (GENN_PATH, else the cache: spikescale.software.genn_path), and .venvs/genn with
+    PyGeNN (its stamps are written only after its self-test passed)."""
+    problems = [venv_missing("brian2genn"), venv_missing("genn")]
+    path, source = genn_path({})
+    if not (Path(path) / "bin" / "genn-buildmodel.sh").is_file():
+        problems.append(f"no GeNN 4.x at {path} ({source})")
+    problems = [p for p in problems if p]
+    return "; ".join(problems) if problems else None
 
 
 def root_missing() -> str | None:
@@ -68,14 +71,15 @@ NEEDS = {
     "needs_spinnaker": Need(lambda: venv_missing("spinnaker"), "make env"),
     "needs_mpi": Need(lambda: venv_missing("nest-mpi", ".spikescale-selftest-ok") or commands_missing("mpirun"),
                       "make nest-mpi"),
-    "needs_genn": Need(genn_missing, "make brian2genn-env, then GeNN 4.x with GENN_PATH set (README, 'GeNN')"),
+    "needs_genn": Need(genn_missing, "make genn"),
     "needs_root": Need(root_missing, "run the tests as root, as CI does"),
     # tests/slurm_cluster.py starts the Debian packages' daemons (accounting: slurmdbd, MariaDB)
     "slurm": Need(lambda: commands_missing("munged", "slurmctld", "slurmd", "sbatch", "slurmdbd", "mariadbd"),
                   "make system-deps as root (slurm-wlm, munge, slurmdbd, mariadb-server)"),
 }
-# The one need that may skip in CI: GeNN is not on PyPI and the workflow does not build it yet.
-MAY_SKIP_IN_CI = {"needs_genn"}
+# Needs that may skip in CI: none (`make test` builds GeNN too). Kept as the one place to name
+# a need CI cannot have, should there be one again.
+MAY_SKIP_IN_CI: set[str] = set()
 
 
 def in_ci() -> bool:
@@ -88,7 +92,7 @@ def decide(marker: str, missing: str | None, ci: bool) -> tuple[str, str] | None
         return None
     reason = f"{marker}: {missing}; to get it: {NEEDS[marker].how}"
     if marker in MAY_SKIP_IN_CI:
-        return "skip", reason + " (skips in CI too, until the workflow builds GeNN)"
+        return "skip", reason + " (skips in CI too)"
     if ci:
         return "fail", reason + "; in CI every test must run"
     return "skip", reason
@@ -96,7 +100,8 @@ def decide(marker: str, missing: str | None, ci: bool) -> tuple[str, str] | None
 
 # Fixtures that hand a test a simulator's interpreter, and the marker such a test must carry.
 FIXTURE_NEEDS = {"nest_python": "needs_nest", "brian2_python": "needs_brian2",
-                 "spinnaker_python": "needs_spinnaker", "mpi_python": "needs_mpi"}
+                 "spinnaker_python": "needs_spinnaker", "mpi_python": "needs_mpi",
+                 "genn_python": "needs_genn", "brian2genn_python": "needs_genn"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -125,7 +130,7 @@ def pytest_runtest_setup(item):
             pytest.skip(outcome[1])
 
 
-# -- in CI, nothing may skip but needs_genn ----------------------------------------------------
+# -- in CI, nothing may skip ------------------------------------------------------------------
 
 _skipped: list[tuple[str, set, str]] = []  # (test, its keywords, reason)
 
@@ -151,7 +156,7 @@ def pytest_collectreport(report):
 
 
 def ci_skip_problems(skipped) -> list[str]:
-    """The skips CI does not allow: all but those of tests marked needs_genn."""
+    """The skips CI does not allow: all but those of tests marked with a need of MAY_SKIP_IN_CI."""
     return [f"{test}: {reason}" for test, keywords, reason in skipped if not keywords & MAY_SKIP_IN_CI]
 
 
@@ -164,7 +169,7 @@ def pytest_terminal_summary(terminalreporter):
     problems = ci_skip_problems(_skipped) if in_ci() else []
     if problems:
         terminalreporter.section("skipped in CI", sep="=", red=True, bold=True)
-        terminalreporter.line(f"CI runs every test; {len(problems)} skipped (only needs_genn may skip), "
+        terminalreporter.line(f"CI runs every test; {len(problems)} skipped, "
                               "so this session fails:", red=True)
         for problem in problems:
             terminalreporter.line(f"  {problem}")
@@ -185,6 +190,18 @@ def fault_ledger():
 def nest_python() -> Path:
     """NEST's interpreter (a test that uses it is marked needs_nest)."""
     return NEST_PYTHON
+
+
+@pytest.fixture(scope="session")
+def genn_python() -> Path:
+    """.venvs/genn's interpreter, with PyGeNN (a test that uses it is marked needs_genn)."""
+    return VENVS / "genn" / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def brian2genn_python() -> Path:
+    """.venvs/brian2genn's interpreter (a test that uses it is marked needs_genn)."""
+    return VENVS / "brian2genn" / "bin" / "python"
 
 
 @pytest.fixture

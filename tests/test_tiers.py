@@ -1,6 +1,6 @@
 """The test tiers (conftest.py, docs/testing.md): a test whose need is missing skips outside CI
-and fails in CI, except needs_genn, which skips in both; in CI a session that skipped anything
-else fails; a test that takes a simulator's fixture without its marker is refused at collection.
+and fails in CI, needs_genn too (`make test` builds GeNN); in CI a session that skipped anything
+fails; a test that takes a simulator's fixture without its marker is refused at collection.
 
 The mechanism itself runs in a pytest of its own, on copies of conftest.py and helpers.py in a
 folder of their own: its .venvs holds only what a test puts there, so every other environment
@@ -55,7 +55,7 @@ def test_every_needs_marker_has_a_check(pytestconfig):
     assert {m for m in declared if m.startswith("needs_")} | {"slurm"} == set(NEEDS)
 
 
-@pytest.mark.parametrize("marker", sorted(set(NEEDS) - {"needs_genn"}))
+@pytest.mark.parametrize("marker", sorted(NEEDS))
 def test_a_missing_need_skips_outside_ci_and_fails_in_ci(marker):
     assert decide(marker, None, ci=False) is None and decide(marker, None, ci=True) is None
     kind, reason = decide(marker, "it is not there", ci=False)
@@ -64,21 +64,29 @@ def test_a_missing_need_skips_outside_ci_and_fails_in_ci(marker):
     assert kind == "fail" and "in CI every test must run" in reason
 
 
-def test_missing_genn_skips_in_ci_too_and_says_why():
-    for ci in (False, True):
-        kind, reason = decide("needs_genn", "GENN_PATH is not set", ci=ci)
-        assert kind == "skip" and "make brian2genn-env" in reason and "until the workflow builds GeNN" in reason
+def test_missing_genn_fails_in_ci_and_says_make_genn():
+    """GeNN was the one need CI could not have; `make test` builds it now (make genn)."""
+    assert conftest.MAY_SKIP_IN_CI == set()
+    kind, reason = decide("needs_genn", ".venvs/genn is not built (no .installed)", ci=True)
+    assert kind == "fail" and "to get it: make genn" in reason and "in CI every test must run" in reason
+    kind, reason = decide("needs_genn", ".venvs/genn is not built (no .installed)", ci=False)
+    assert kind == "skip" and "to get it: make genn" in reason
 
 
 def test_how_to_get_each_need_names_a_command():
     assert NEEDS["needs_nest"].how == NEEDS["needs_brian2"].how == NEEDS["needs_spinnaker"].how == "make env"
     assert NEEDS["needs_mpi"].how == "make nest-mpi"
+    assert NEEDS["needs_genn"].how == "make genn"
     assert "make system-deps" in NEEDS["slurm"].how
 
 
-def test_ci_allows_only_needs_genn_skips():
+def test_ci_allows_no_skip(monkeypatch):
     skipped = [("t.py::a", {"needs_genn", "a"}, "no GeNN"), ("t.py::b", {"needs_nest", "b"}, "skipped by hand"),
                ("t.py", set(), "module skipped")]
+    assert conftest.ci_skip_problems(skipped) == ["t.py::a: no GeNN", "t.py::b: skipped by hand",
+                                                  "t.py: module skipped"]
+    # the mechanism for a need CI cannot have, should there be one again
+    monkeypatch.setattr(conftest, "MAY_SKIP_IN_CI", {"needs_genn"})
     assert conftest.ci_skip_problems(skipped) == ["t.py::b: skipped by hand", "t.py: module skipped"]
 
 
@@ -133,23 +141,25 @@ def test_outside_ci_a_missing_need_skips_and_says_how_to_get_it(elsewhere):
     assert outcomes["test_nest"] == outcomes["test_plain"] == ("passed", "")
     kind, message = outcomes["test_brian2"]
     assert kind == "skipped" and message == "needs_brian2: .venvs/brian2 is not built (no .installed); to get it: make env"
-    assert outcomes["test_genn"][0] == "skipped" and "GENN_PATH is not set" in outcomes["test_genn"][1]
+    kind, message = outcomes["test_genn"]
+    assert kind == "skipped" and message.startswith("needs_genn: .venvs/brian2genn is not built (no .installed); "
+                                                    ".venvs/genn is not built (no .installed)"), message
+    assert message.endswith("to get it: make genn"), message
     assert outcomes["test_skips_itself"] == ("skipped", "skipped by the test itself")
 
 
-def test_in_ci_a_missing_need_fails_and_so_does_any_skip_but_genns(elsewhere):
+def test_in_ci_a_missing_need_fails_and_so_does_any_skip(elsewhere):
     status, outcomes, output = run_pytest(elsewhere, ci=True)
     assert status == 1, output
-    kind, message = outcomes["test_brian2"]
-    assert kind == "error" and "needs_brian2: .venvs/brian2 is not built" in message
-    assert "in CI every test must run" in message
-    assert outcomes["test_genn"][0] == "skipped" and outcomes["test_nest"] == ("passed", "")
+    for test, marker in (("test_brian2", "needs_brian2"), ("test_genn", "needs_genn")):
+        kind, message = outcomes[test]
+        assert kind == "error" and f"{marker}: .venvs/brian2" in message and "in CI every test must run" in message
+    assert outcomes["test_nest"] == ("passed", "")
     assert "skipped in CI" in output and "test_probes.py::test_skips_itself: skipped by the test itself" in output
-    assert "test_genn" not in output.split("skipped in CI")[1]
 
-    # without the test that skips itself and the missing Brian2, only GeNN skips: CI passes
-    status, outcomes, output = run_pytest(elsewhere, "-k", "not skips_itself and not brian2", ci=True)
-    assert status == 0 and outcomes["test_genn"][0] == "skipped", output
+    # without the test that skips itself and the missing needs, nothing skips: CI passes
+    status, outcomes, output = run_pytest(elsewhere, "-k", "not skips_itself and not brian2 and not genn", ci=True)
+    assert status == 0 and set(outcomes) == {"test_nest", "test_plain"}, output
     assert "skipped in CI" not in output
 
 

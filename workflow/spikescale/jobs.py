@@ -110,7 +110,7 @@ def harness_argv(python: str | Path, spec: dict, out: str | Path, context: dict 
 def harness_prefix(campaign: Campaign, run: Run, repo_root: Path) -> str:
     """Shell words starting a run's harness: environment set-up, MPI launcher, interpreter."""
     software = software_entry(campaign, run)
-    setup, launch = setup_command(software), launch_command(run.spec(), campaign.machine)
+    setup, launch = setup_command(software, run.backend), launch_command(run.spec(), campaign.machine)
     return f"{setup}{launch} {python_command(software, run.backend, repo_root)} -m spikescale.harness".lstrip()
 
 

@@ -21,7 +21,36 @@ import subprocess
 from pathlib import Path
 
 # Environments in .venvs that `make env` does not build, and the make target that does.
-VENV_BUILDERS = {"nest-mpi": "`make nest-mpi`", "brian2genn": "`make brian2genn-env`"}
+VENV_BUILDERS = {"nest-mpi": "`make nest-mpi`", "brian2genn": "`make genn`", "genn": "`make genn`"}
+
+# The GeNN 4 release brian2genn runs on, which `make genn` (envs/build_genn.sh) unpacks and
+# builds into the cache, outside any clone.
+GENN4_VERSION = "4.9.0"
+
+
+def cache_dir() -> Path:
+    """The cache shared by every clone (envs/build_genn.sh, envs/build_nest_mpi.sh use the
+    same): $SPIKESCALE_CACHE, else $XDG_CACHE_HOME/spikescale, else ~/.cache/spikescale."""
+    if os.environ.get("SPIKESCALE_CACHE"):
+        return Path(os.environ["SPIKESCALE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spikescale"
+
+
+def default_genn_path() -> Path:
+    """Where `make genn` puts GeNN 4: brian2genn's GeNN when neither the entry's genn_path
+    nor GENN_PATH names another."""
+    return cache_dir() / f"genn-{GENN4_VERSION}"
+
+
+def genn_path(entry: dict) -> tuple[str, str]:
+    """brian2genn's GeNN and where that choice came from: the entry's genn_path, else
+    GENN_PATH of the environment the workflow runs in (a cluster's `module load genn` sets
+    it), else `make genn`'s build in the cache (default_genn_path)."""
+    if entry.get("genn_path"):
+        return entry["genn_path"], "genn_path"
+    if os.environ.get("GENN_PATH"):
+        return os.environ["GENN_PATH"], "GENN_PATH"
+    return str(default_genn_path()), "the default"
 
 
 def interpreter(entry: dict, backend: str, repo_root: Path) -> str:
@@ -43,31 +72,36 @@ def conda_file(entry: dict, backend: str) -> str:
     return env["file"] if env["kind"] == "conda" else f"envs/{backend}.yaml"
 
 
-def setup_command(entry: dict) -> str:
-    """Shell words that prepare the environment, ending in '&& ' (empty if none)."""
+def setup_command(entry: dict, backend: str | None = None) -> str:
+    """Shell words that prepare the environment, ending in '&& ' (empty if none). A brian2genn
+    run gets GENN_PATH exported, as chosen at planning (genn_path): the entry's genn_path, the
+    workflow's GENN_PATH, or `make genn`'s build in the cache."""
     env = entry["environment"]
     words = ""
     if env["kind"] == "modules":
         words += "module load " + " ".join(shlex.quote(m) for m in env["modules"]) + " && "
-    if "genn_path" in entry:  # brian2genn: where GeNN is (not on PyPI)
-        words += f"export GENN_PATH={shlex.quote(entry['genn_path'])} && "
+    if "genn_path" in entry or backend == "brian2genn":  # where GeNN 4 is (not on PyPI)
+        words += f"export GENN_PATH={shlex.quote(genn_path(entry)[0])} && "
     return words
 
 
 def genn_missing(entry: dict) -> str | None:
-    """brian2genn: why GeNN cannot be found, with what to set (None when it can). The entry's
-    genn_path wins; without it, GENN_PATH of the environment the workflow runs in (a
-    cluster's `module load genn` sets it; modules listed in the entry load only at run time,
-    so name the path or load the module before starting the workflow)."""
-    path = entry.get("genn_path") or os.environ.get("GENN_PATH")
-    where = f"genn_path {path!r}" if entry.get("genn_path") else f"GENN_PATH {path!r}"
-    if path and (Path(path) / "bin" / "genn-buildmodel.sh").is_file():
+    """brian2genn: why GeNN 4 cannot be found, with what to do (None when it can). The entry's
+    genn_path wins; then GENN_PATH of the environment the workflow runs in (modules listed in
+    the entry load only at run time, so name the path or load the module before starting the
+    workflow); then `make genn`'s build in the cache (default_genn_path)."""
+    path, source = genn_path(entry)
+    if (Path(path) / "bin" / "genn-buildmodel.sh").is_file():
         return None
-    found = (f"{where} is not a GeNN 4.x installation (no bin/genn-buildmodel.sh)" if path
-             else "neither genn_path in its software entry nor GENN_PATH is set")
-    return (f"brian2genn needs GeNN 4.x, which is not on PyPI: {found}. Set genn_path in the brian2genn entry of "
-            "config/software/<file>.yaml to a GeNN 4.x source tree (tag 4.9.0 of genn-team/genn, or the cluster's "
-            "installation), or export GENN_PATH before starting the workflow; see README, 'GeNN'")
+    if source == "the default":
+        found = (f"neither genn_path in its software entry nor GENN_PATH is set, and `make genn` has not built "
+                 f"GeNN {GENN4_VERSION} into {path}")
+    else:
+        found = f"{source} {path!r} is not a GeNN 4.x installation (no bin/genn-buildmodel.sh)"
+    return (f"brian2genn needs GeNN 4.x, which is not on PyPI: {found}. Run `make genn` (it builds GeNN "
+            f"{GENN4_VERSION} into the cache, where brian2genn finds it), or set genn_path in the brian2genn entry "
+            "of config/software/<file>.yaml to a GeNN 4.x source tree (the cluster's installation), or export "
+            "GENN_PATH before starting the workflow; see README, 'GeNN'")
 
 
 def python_command(entry: dict, backend: str, repo_root: Path) -> str:
