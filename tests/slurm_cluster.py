@@ -25,6 +25,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -103,7 +104,7 @@ InactiveLimit=30
 # keep this well above its polling interval (up to 180 s).
 MinJobAge=300
 # Several slurmd on one host: one port each, all at 127.0.0.1.
-NodeName=DEFAULT CPUs={cpus} Sockets=1 CoresPerSocket={cpus} ThreadsPerCore=1 RealMemory={memory}
+{gres_types}NodeName=DEFAULT CPUs={cpus} Sockets=1 CoresPerSocket={cpus} ThreadsPerCore=1 RealMemory={memory}{node_gres}
 NodeName={node_range} NodeHostname={host} NodeAddr=127.0.0.1 Port={node_ports} State=UNKNOWN
 PartitionName={partition} Nodes={node_range} Default=YES MaxTime=INFINITE State=UP
 """
@@ -206,8 +207,10 @@ class SlurmTestCluster:
     """munged + slurmctld + two slurmd on this host, all files under `base_dir`."""
 
     def __init__(self, base_dir, *, slurmd_timeout: int = SLURMD_TIMEOUT,
-                 startup_timeout: float = 60.0, accounting: bool = False):
+                 startup_timeout: float = 60.0, accounting: bool = False, gpus_per_node: int = 0):
         self.base = Path(base_dir).resolve()
+        # gpus_per_node: that many stand-in GPUs per node (see _write_gres_conf)
+        self.gpus_per_node = gpus_per_node
         # accounting: also a MariaDB server and slurmdbd (Debian's mariadb-server, slurmdbd),
         # so that sacct answers as on a production cluster.
         self.accounting = accounting
@@ -290,7 +293,35 @@ class SlurmTestCluster:
             ctld_port=ctld_port, slurmd_timeout=self.slurmd_timeout,
             node_range=",".join(self.nodes), node_ports=",".join(map(str, node_ports)),
             cpus=self.cores_per_node, memory=self.memory_per_node_mb, partition=self.partition,
+            gres_types="GresTypes=gpu\n" if self.gpus_per_node else "",
+            node_gres=f" Gres=gpu:{self.gpus_per_node}" if self.gpus_per_node else "",
         ))
+        if self.gpus_per_node:
+            self._write_gres_conf()
+
+    def _write_gres_conf(self) -> None:
+        """gres.conf (slurmd reads it beside slurm.conf): gpus_per_node GPUs on each node, each
+        a stand-in device under base_dir/dev: a character device with /dev/null's numbers
+        (slurmd refuses a plain file: "not a valid character or block device", and then sets
+        no CUDA_VISIBLE_DEVICES). Nothing opens them and no cgroup confines devices here: SLURM
+        counts, grants and hands out the GPUs as on a real cluster (CUDA_VISIBLE_DEVICES,
+        SLURM_GPUS_ON_NODE), but there is no GPU behind them."""
+        dev = self.base / "dev"
+        dev.mkdir(exist_ok=True)
+        null = os.stat("/dev/null").st_rdev
+        lines = ["# Written by tests/slurm_cluster.py: stand-in GPUs (/dev/null's device numbers)"]
+        for node in self.nodes:
+            for i in range(self.gpus_per_node):
+                stand_in = dev / f"{node}-gpu{i}"
+                if not stand_in.exists():
+                    try:
+                        os.mknod(stand_in, stat.S_IFCHR | 0o600, null)
+                    except OSError as exc:  # no CAP_MKNOD: /dev/null itself stands in for one GPU
+                        if self.gpus_per_node > 1:
+                            raise RuntimeError(f"cannot create stand-in GPU device {stand_in}: {exc}") from exc
+                        stand_in = Path("/dev/null")
+                lines.append(f"NodeName={node} Name=gpu File={stand_in}")
+        (self.base / "gres.conf").write_text("\n".join(lines) + "\n")
 
     def _start_accounting(self) -> None:
         """MariaDB (own data directory, TCP on 127.0.0.1 only), a database user for slurmdbd,

@@ -403,3 +403,52 @@ def test_messages_say_why_a_value_that_looks_right_is_refused(config_dir):
         load_campaign("tiny", config_dir)
     assert "appears twice" in str(info.value) and "each key once" in str(info.value)
     assert "aliases" not in str(info.value)
+
+
+# -- GPUs (docs/running.md#gpus) ---------------------------------------------------------------
+
+def gpu_campaign(config_dir, gpus_per_node=0, **machine):
+    """tiny with brian2genn (one process) on a SLURM machine, its software entry saying gpu: true."""
+    software = yaml.safe_load((config_dir / "software" / "default.yaml").read_text())
+    software["brian2genn"]["gpu"] = True
+    write_yaml(config_dir / "software" / "default.yaml", software)
+    write_yaml(config_dir / "machine" / "gpu-cluster.yaml", {
+        "name": "gpu-cluster", "executor": "slurm", "cores_per_node": 8, "memory_per_node_mb": 64000,
+        "gpus_per_node": gpus_per_node, **machine})
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", machine="gpu-cluster", backends=["nest", "brian2genn"],
+              axes={"nodes": [1], "tasks_per_node": [1], "threads_per_task": [1]})
+
+
+def test_a_gpu_run_on_a_machine_without_gpus_is_refused(config_dir):
+    gpu_campaign(config_dir)
+    p = one_problem(config_dir)
+    assert p.file.endswith("machine/gpu-cluster.yaml") and (p.key, p.value) == ("gpus_per_node", 0)
+    assert "brian2genn in" in p.allowed and "has gpu: true" in p.allowed and "has no GPUs" in p.allowed
+    gpu_campaign(config_dir, gpus_per_node=4, gpu_type="a100")
+    assert load_campaign("tiny", config_dir).machine["gpus_per_node"] == 4
+
+
+def test_gpu_only_for_gpu_backends_and_gpu_type_only_with_gpus(config_dir):
+    software = yaml.safe_load((config_dir / "software" / "default.yaml").read_text())
+    software["nest"]["gpu"] = True
+    write_yaml(config_dir / "software" / "default.yaml", software)
+    edit_yaml(config_dir / "machine" / "local.yaml", gpu_type="a100")
+    problems = {p.key: p for p in problems_of(config_dir)}
+    assert set(problems) == {"nest.gpu", "gpu_type"}
+    assert problems["nest.gpu"].file.endswith("software/default.yaml")
+    assert "only brian2genn and genn run on GPUs" in problems["nest.gpu"].allowed
+    assert problems["gpu_type"].value == "a100" and "set gpus_per_node" in problems["gpu_type"].allowed
+    # a type name goes onto sbatch's command line: SLURM's and the executor plugin's letters only
+    edit_yaml(config_dir / "machine" / "local.yaml", gpu_type="a100;id", gpus_per_node=1)
+    assert any(p.key == "gpu_type" and p.value == "a100;id" for p in problems_of(config_dir))
+
+
+@pytest.mark.parametrize("option", ["--gres=gpu:1", "--gpus=2", "--gpus-per-node=1", "--gpus-per-task=1",
+                                    "--ntasks-per-gpu=1", "--cpus-per-gpu=4", "--gre=gpu:1"])
+def test_gpu_requests_in_extra_sbatch_are_refused(config_dir, option):
+    """GPUs are asked for from gpus_per_node only: a second request in extra_sbatch would
+    differ from what the run checks it got (sbatch reads --gre as --gres)."""
+    gpu_campaign(config_dir, gpus_per_node=1, slurm={"extra_sbatch": ["--hint=nomultithread", option]})
+    p = one_problem(config_dir)
+    assert p.key == "slurm.extra_sbatch[1]" and p.value == option
+    assert "is set by the workflow" in p.allowed and "gpus_per_node" in p.allowed

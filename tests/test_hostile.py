@@ -75,10 +75,10 @@ def test_sbatch_values_are_checked_again_where_the_request_is_built(key, value):
 def test_ordinary_sbatch_values_pass_and_are_quoted():
     run = {"nodes": 2, "tasks_per_node": 4, "threads_per_task": 8}
     machine = {"executor": "slurm", "walltime_max_min": 10, "memory_per_node_mb": 1000, "exclusive": True,
-               "slurm": {"partition": "batch", "extra_sbatch": ["--gres=gpu:1", "--mail-type=END"]}}
+               "slurm": {"partition": "batch", "extra_sbatch": ["--hint=nomultithread", "--mail-type=END"]}}
     res = slurm_resources(run, machine)
     assert res["slurm_partition"] == "batch"
-    assert res["slurm_extra"] == "--ntasks-per-node=4 --exclusive --gres=gpu:1 --mail-type=END"
+    assert res["slurm_extra"] == "--ntasks-per-node=4 --exclusive --hint=nomultithread --mail-type=END"
 
 
 @pytest.mark.parametrize("experiment", ["../model/tiny", "tiny; id", "/etc/passwd", ".."])

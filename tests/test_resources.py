@@ -4,6 +4,7 @@ exactly that. The live-cluster tests come with the SLURM work; these pin the ari
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import edit_yaml, write_yaml
 from spikescale import allocation
@@ -140,3 +141,89 @@ def test_jobs_find_the_workflow_python_first_and_the_repository():
     assert environ == {"PATH": "/venv/bin:/usr/bin:/bin", "SPIKESCALE_REPO": "/repo"}
     prepare_job_environment(Path("/repo"), "/venv/bin/python", environ)  # once is enough
     assert environ["PATH"] == "/venv/bin:/usr/bin:/bin"
+
+
+# -- GPUs (docs/running.md#gpus) ---------------------------------------------------------------
+
+def test_a_gpu_run_asks_for_the_machines_gpus_per_node_as_gres():
+    gpu_machine = {**SLURM_MACHINE, "gpus_per_node": 4, "gpu_type": "a100"}
+    res = slurm_resources(RUN, gpu_machine, gpus_per_node=4)
+    # per node (--gres), not the plugin's `gpu` (--gpus: a count for the whole job)
+    assert res["gres"] == "gpu:a100:4" and "gpu" not in res and "gpu_model" not in res
+    # the plugin would otherwise send --ntasks-per-gpu=<tasks> for a GPU job
+    assert res["tasks_per_gpu"] == 0 and res["tasks"] == 2 and "--ntasks-per-node=1" in res["slurm_extra"]
+    assert "gres" not in res["slurm_extra"] and "gpu" not in res["slurm_extra"]
+    untyped = {k: v for k, v in gpu_machine.items() if k != "gpu_type"}
+    assert slurm_resources(RUN, untyped, gpus_per_node=4)["gres"] == "gpu:4"
+    cpu = slurm_resources(RUN, gpu_machine)  # a run that asks for no GPUs, on the same machine
+    assert "gres" not in cpu and "tasks_per_gpu" not in cpu
+    with pytest.raises(ValueError, match="sbatch command line"):
+        slurm_resources(RUN, {**gpu_machine, "gpu_type": "a100 --x"}, 4)
+
+
+def test_gpu_runs_and_cpu_runs_of_one_campaign_ask_and_know_differently(config_dir):
+    """The software entry says gpu: true: its runs (one rule each shape, so one job array
+    never mixes) ask for GPUs and carry the machine's GPU settings in their context; the
+    other backends' runs ask for none, and their context (and so their hash) stays as before."""
+    from spikescale.jobs import run_context, run_resources, software_entry
+    from spikescale.plan import plan_runs
+
+    software = config_dir / "software" / "default.yaml"
+    write_yaml(software, {**yaml.safe_load(software.read_text()),
+                          "brian2genn": {"environment": {"kind": "venv"}, "gpu": True}})
+    write_yaml(config_dir / "machine" / "cluster.yaml", {**SLURM_MACHINE, "gpus_per_node": 2})
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", machine="cluster", backends=["nest", "brian2genn"])
+    campaign = load_campaign("tiny", config_dir)
+    runs = plan_runs(campaign)
+    for run in runs:
+        entry = software_entry(campaign, run)
+        res, machine = run_resources(run, campaign.machine, entry), run_context(campaign, run)["machine"]
+        if run.backend == "brian2genn":
+            assert res["gres"] == "gpu:2" and machine["gpus_per_node"] == 2
+        else:
+            assert "gres" not in res and "gpus_per_node" not in machine
+    assert {r.backend for r in runs} == {"nest", "brian2genn"}
+
+
+def test_gpus_asked_come_from_the_software_entry_and_the_machine():
+    assert allocation.gpus_per_node_asked({"gpu": True}, {"gpus_per_node": 4}) == 4
+    assert allocation.gpus_per_node_asked({"gpu": False}, {"gpus_per_node": 4}) == 0
+    assert allocation.gpus_per_node_asked({}, {"gpus_per_node": 4}) == 0
+    assert allocation.gpus_per_node_asked(None, {"gpus_per_node": 4}) == 0
+
+
+def gpu_placement(node, gpus, source="CUDA_VISIBLE_DEVICES=0"):
+    return {**placement(node), "gpus_visible": gpus, "gpus_source": source}
+
+
+def test_allocation_check_covers_gpus():
+    slurm = {"job_num_nodes": 2, "job_ntasks": 2, "job_cpus_per_task": 2, "step_cpus_per_task": 2,
+             "job_gpus_per_node": 1}
+    both = [gpu_placement("n1", 1), gpu_placement("n2", 1)]
+    assert allocation.problems(SPEC, 2, both, slurm, gpus_asked=1) == []
+    assert allocation.gpus_per_node(both) == 1
+    # the job was granted none (an array task with the first job's request, a site default)
+    assert allocation.problems(SPEC, 2, both, {**slurm, "job_gpus_per_node": 0}, gpus_asked=1) == [
+        "asked for 1 GPU(s) per node, SLURM job has 0"]
+    # granted, but one rank's step does not hold it
+    short = [gpu_placement("n1", 1), gpu_placement("n2", 0, "no CUDA_VISIBLE_DEVICES, no nvidia-smi")]
+    assert allocation.problems(SPEC, 2, short, slurm, gpus_asked=1) == [
+        "asked for 1 GPU(s) per node, rank on n2 can use 0 (no CUDA_VISIBLE_DEVICES, no nvidia-smi)"]
+    assert allocation.gpus_per_node(short) == 0
+    # in SLURM exactly what was asked; outside SLURM at least that many (nothing confines the run)
+    assert allocation.problems(SPEC, 2, [gpu_placement("n1", 2), gpu_placement("n2", 2)], slurm, gpus_asked=1)
+    local = {**SPEC, "nodes": 1}
+    assert allocation.problems(local, 1, [gpu_placement("n1", 2, "nvidia-smi -L")], {}, gpus_asked=1) == []
+    # a CPU run is not checked for GPUs
+    assert allocation.problems(SPEC, 2, short, {**slurm, "job_gpus_per_node": 0}) == []
+
+
+def test_gpus_visible_read_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert allocation.gpus_visible() == (2, "CUDA_VISIBLE_DEVICES=0,1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a step without GPUs, or hidden on purpose
+    assert allocation.gpus_visible()[0] == 0
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "NoDevFiles")
+    assert allocation.gpus_visible()[0] == 0
+    placed = allocation.rank_placement()
+    assert (placed["gpus_visible"], placed["gpus_source"]) == (0, "CUDA_VISIBLE_DEVICES=NoDevFiles")

@@ -13,6 +13,7 @@ completes exactly what is missing.
 """
 
 import json
+import shlex
 import subprocess
 import time
 
@@ -326,3 +327,110 @@ def test_with_accounting_sacct_polls_and_accounts_each_runs_step(config_dir, tmp
                                    env=cluster.env, capture_output=True, text=True).stdout
             assert f"{step}|COMPLETED" in sacct  # the run's own step, accounted
     assert not cluster.leftover_processes()
+
+
+# -- GPUs: a gres declared on stand-in device files ------------------------------------------
+# The test cluster has no GPU. Its nodes declare one stand-in GPU each (gres.conf: an empty
+# file under the cluster's folder), which SLURM counts, grants and hands to job steps
+# (CUDA_VISIBLE_DEVICES, SLURM_GPUS_ON_NODE) as it would a real one. What this cannot test:
+# CUDA, a simulator on a GPU, device binding and confinement (cgroups), NVML energy.
+
+GPU_MACHINE = {"name": "slurm-test-gpu", "executor": "slurm", "nodes_max": 2, "cores_per_node": 2,
+               "memory_per_node_mb": 2048, "exclusive": False, "walltime_max_min": 10, "gpus_per_node": 1,
+               "slurm": {"partition": "debug"}, "mpi": {"launcher": "srun", "srun_mpi": "pmix"}}
+# A GPU run's context as spikescale.jobs.run_context makes it (software gpu: true). The
+# simulator is still NEST on CPUs: what is tested is the request, the grant and the check.
+GPU_CONTEXT = {"software": {"environment": {"kind": "venv", "name": "nest-mpi"}, "gpu": True},
+               "machine": {"name": "slurm-test-gpu", "executor": "slurm", "exclusive": False,
+                           "gpus_per_node": 1}}
+
+
+@pytest.fixture(scope="module")
+def gpu_cluster(tmp_path_factory):
+    with SlurmTestCluster(tmp_path_factory.mktemp("slurm-gpu"), gpus_per_node=1) as c:
+        yield c
+    assert not c.leftover_processes()
+
+
+def gpu_run_command(spec, out, context=GPU_CONTEXT, python=MPI_PYTHON):
+    """The run's command as the workflow builds it (launcher, harness, context)."""
+    from spikescale.jobs import harness_argv
+
+    words = harness_argv(python, spec, out, context)
+    return f"{launch_command(spec, GPU_MACHINE)} {' '.join(shlex.quote(w) for w in words)}"
+
+
+@pytest.mark.needs_mpi
+def test_a_gpu_run_without_its_gpu_fails_at_start(gpu_cluster, tmp_path):
+    """sbatch without --gres: the run asks for one GPU per node and the job has none."""
+    spec = run_spec()
+    job = submit(gpu_cluster, tmp_path, gpu_run_command(spec, tmp_path / "run.h5") + "\n", "--nodes=1",
+                 "--ntasks-per-node=1", "--cpus-per-task=1")
+    wait_done(gpu_cluster, job)
+    rec = read_record(tmp_path / "run.h5")
+    assert rec["attrs"]["status"] == "failed" and rec["attrs"]["failed_phase"] == "setup"
+    error = rec["attrs"]["error"]
+    assert "asked for 1 GPU(s) per node, SLURM job has 0" in error
+    assert "asked for 1 GPU(s) per node, rank on n1 can use 0" in error
+
+
+GPU_SNAKEFILE = '''\
+import json
+from spikescale.resources import slurm_resources
+
+RUNS = json.load(open("runs.json"))  # name -> {spec, command}
+MACHINE = json.load(open("machine.json"))
+
+rule all:
+    input: [f"{name}.h5" for name in RUNS]
+
+# One rule per shape, as in the workflow: the executor puts each rule's jobs into one array.
+for _nodes in sorted({run["spec"]["nodes"] for run in RUNS.values()}):
+    rule:
+        name: f"gpu_n{_nodes}"
+        output: "{name}.h5"
+        wildcard_constraints: name=f"n{_nodes}-.*"
+        params: command=lambda wildcards: RUNS[wildcards.name]["command"]
+        resources: **slurm_resources(next(r["spec"] for r in RUNS.values() if r["spec"]["nodes"] == _nodes), MACHINE, 1)
+        shell: "bash -c {params.command:q}"
+'''
+
+
+@pytest.mark.needs_mpi
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_gpu_runs_through_the_executor_get_and_record_their_gpus(gpu_cluster, tmp_path):
+    """Resources from spikescale.resources.slurm_resources, submitted by the Snakemake SLURM
+    executor as a campaign's are: two one-node runs (one job array) and a two-node run (a
+    job of its own, inside the executor's own job step), each asking for one GPU per node.
+    Each gets it on every node, its allocation check passes, and runs.csv's gpus_per_node is 1."""
+    from spikescale.record import read_summary
+    from spikescale.store import row_from_summary
+
+    runs = {}
+    for nodes, seed in ((1, 1), (1, 2), (2, 1)):
+        spec = run_spec(nodes=nodes, seed=seed)
+        name = f"n{nodes}-seed{seed}"
+        runs[name] = {"spec": spec, "command": gpu_run_command(spec, tmp_path / f"{name}.h5")}
+    (tmp_path / "runs.json").write_text(json.dumps(runs))
+    (tmp_path / "machine.json").write_text(json.dumps(GPU_MACHINE))
+    (tmp_path / "Snakefile").write_text(GPU_SNAKEFILE)
+    proc = subprocess.run([str(SNAKEMAKE), "--snakefile", str(tmp_path / "Snakefile"), "--directory", str(tmp_path),
+                           "--profile", str(PROFILE)], cwd=tmp_path, env=gpu_cluster.env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    arrays = {}
+    for name, run in runs.items():
+        rec = read_record(tmp_path / f"{name}.h5")
+        assert rec["attrs"]["status"] == "ok", rec["attrs"]["error"]
+        alloc = rec["allocation"]["attrs"]
+        assert alloc["requested_gpus_per_node"] == 1 and alloc["slurm_job_gpus_per_node"] == 1
+        # the ranks stayed nodes x tasks per node (no --ntasks-per-gpu from the plugin)
+        assert alloc["slurm_job_ntasks"] == run["spec"]["nodes"] and alloc["slurm_job_source"] == "scontrol"
+        assert alloc["gpus_per_node"] == 1 and alloc["slurm_step_gpus_on_node"] == 1
+        assert list(rec["allocation"]["rank_gpus_visible"]) == [1] * run["spec"]["nodes"]
+        assert all(text(s).startswith("CUDA_VISIBLE_DEVICES=") for s in rec["allocation"]["rank_gpus_source"])
+        assert len(set(alloc_nodes(rec))) == run["spec"]["nodes"]  # one GPU on each of its nodes
+        assert row_from_summary(read_summary(tmp_path / f"{name}.h5"), tmp_path / f"{name}.h5")["gpus_per_node"] == 1
+        arrays.setdefault(run["spec"]["nodes"], set()).add(alloc["slurm_array_job_id"])
+    assert len(arrays[1]) == 1  # the two one-node runs: one job array

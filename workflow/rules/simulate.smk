@@ -23,7 +23,7 @@ for (_backend, _variant, _nodes, _tasks, _threads), _example in RUN_SHAPES.items
             failed_dir=f"{RESULTS}/failed",
         threads: cores_requested(_example.spec(), CAMPAIGN.machine)
         resources:
-            **run_resources(_example, CAMPAIGN.machine),
+            **run_resources(_example, CAMPAIGN.machine, software_entry(CAMPAIGN, _example)),
         conda:
             f"../../{conda_file(software_entry(CAMPAIGN, _example), _backend)}"
         message:

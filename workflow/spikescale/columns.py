@@ -159,6 +159,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("slurm_array_task_id", "", "str", "allocation", "SLURM array task id"),
     _c("slurm_step_id", "", "str", "allocation", "the run's SLURM job step"),
     _c("nodes_used", "", "str", "allocation", "the nodes the ranks ran on (JSON list)"),
+    _c("gpus_per_node", "", "int", "allocation", "GPUs the run could use on each node, the fewest any rank saw: "
+       "those CUDA_VISIBLE_DEVICES lists (SLURM sets it to a GPU step's GPUs), else those nvidia-smi lists; a GPU "
+       "run (software gpu: true) fails unless it has the machine's gpus_per_node (docs/running.md#gpus)"),
     # energy beyond energy_sim_j
     _c("energy_kind", "", "str", "summary", "measured, accounted or modelled: the kind of energy_*_j"),
     _c("energy_unavailable", "", "str", "summary", "meters that were unavailable, and why"),

@@ -300,7 +300,8 @@ def semantic_problems(c: Campaign, repo_root: Path) -> list[ConfigProblem]:
     the simulator's limits, software against the backends."""
     problems = [*software_problems(c, repo_root), *machine_problems(c.machine, c.files["machine"]),
                 *axes_problems(c), *one_process_problems(c), *spinnaker_problems(c), *mpi_problems(c),
-                *step_problems(c), *validation_problems(c), *run_count_problems(c), *weak_scaling_problems(c)]
+                *step_problems(c), *validation_problems(c), *run_count_problems(c), *weak_scaling_problems(c),
+                *gpu_problems(c)]
     if problems:
         return problems  # the per-shape checks need a sound campaign (weak_scaling present, runs bounded)
     return shape_problems(c)
@@ -529,6 +530,10 @@ MANAGED_SBATCH_OPTIONS = frozenset({
     "--nodes", "--ntasks", "--ntasks-per-node", "--cpus-per-task", "--mem", "--mem-per-cpu", "--time",
     "--partition", "--account", "--qos", "--constraint", "--array", "--job-name", "--output", "--error",
     "--chdir", "--wrap", "--parsable", "--comment", "--exclusive", "--export", "--clusters",
+    # GPUs: a GPU run asks for the machine's gpus_per_node as --gres (resources.slurm_resources);
+    # any other GPU request would differ from what the run checks it got
+    "--gres", "--gpus", "--gpus-per-node", "--gpus-per-task", "--gpus-per-socket", "--ntasks-per-gpu",
+    "--cpus-per-gpu", "--mem-per-gpu",
 })
 
 
@@ -555,5 +560,31 @@ def machine_problems(machine: dict, f_machine: str) -> list[ConfigProblem]:
             problems.append(ConfigProblem(
                 f_machine, f"slurm.extra_sbatch[{i}]", option,
                 f"{as_what} is set by the workflow from each run's resources (or by the machine's own keys: "
-                "partition, account, qos, constraint, exclusive); remove it here"))
+                "partition, account, qos, constraint, exclusive, gpus_per_node, gpu_type); remove it here"))
+    if "gpu_type" in machine and not machine.get("gpus_per_node"):
+        problems.append(ConfigProblem(f_machine, "gpu_type", machine["gpu_type"],
+                                      "names the type of the machine's GPUs: set gpus_per_node (at least 1) too"))
+    return problems
+
+
+# Backends that can run on a GPU: only their software entries may say gpu: true.
+GPU_BACKENDS = ("brian2genn", "genn")
+
+
+def gpu_problems(c: Campaign) -> list[ConfigProblem]:
+    """gpu: true only for backends that run on GPUs, and only on a machine that has GPUs."""
+    problems = []
+    for variant in c.variants:
+        f_soft = c.software_file(variant)
+        for backend, entry in c.software[variant].items():
+            if not entry.get("gpu"):
+                continue
+            if backend not in GPU_BACKENDS:
+                problems.append(ConfigProblem(f_soft, f"{backend}.gpu", True,
+                                              f"only {' and '.join(GPU_BACKENDS)} run on GPUs; remove it here"))
+            elif backend in c.experiment["backends"] and not c.machine.get("gpus_per_node"):
+                problems.append(ConfigProblem(
+                    c.files["machine"], "gpus_per_node", c.machine.get("gpus_per_node", 0),
+                    f"{backend} in {f_soft} has gpu: true, but machine {c.machine['name']!r} has no GPUs: give its "
+                    "GPUs per node here (at least 1), or run that variant elsewhere"))
     return problems

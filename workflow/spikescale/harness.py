@@ -357,13 +357,17 @@ def check_allocation(spec: dict, context: dict, comm) -> dict:
     # Rank 0 asks slurmctld; every rank uses its answer (one query per run, not per rank).
     slurm = comm.allgather(allocation.slurm_allocation(ask_slurmctld=comm.rank == 0))[0]
     allow_over = bool(context.get("machine", {}).get("allow_oversubscription", False))
-    wrong = allocation.problems(spec, comm.size, placements, slurm, allow_over)
+    gpus_asked = allocation.gpus_per_node_asked(context.get("software"), context.get("machine", {}))
+    wrong = allocation.problems(spec, comm.size, placements, slurm, allow_over, gpus_asked)
     tree = {"attrs": {"requested_nodes": spec["nodes"], "requested_tasks_per_node": spec["tasks_per_node"],
-                      "requested_threads_per_task": spec["threads_per_task"], "mpi_world_size": comm.size,
-                      "nodes_used": sorted({p["node"] for p in placements}),
+                      "requested_threads_per_task": spec["threads_per_task"], "requested_gpus_per_node": gpus_asked,
+                      "mpi_world_size": comm.size, "nodes_used": sorted({p["node"] for p in placements}),
+                      "gpus_per_node": allocation.gpus_per_node(placements),
                       **{f"slurm_{k}": v for k, v in slurm.items()}},
             "rank_node": np.array([p["node"] for p in placements], dtype=str),
-            "rank_cpus_usable": np.array([p["cpus_usable"] for p in placements], dtype=np.int64)}
+            "rank_cpus_usable": np.array([p["cpus_usable"] for p in placements], dtype=np.int64),
+            "rank_gpus_visible": np.array([p["gpus_visible"] for p in placements], dtype=np.int64),
+            "rank_gpus_source": np.array([p["gpus_source"] for p in placements], dtype=str)}
     if wrong:
         raise RuntimeError("the run did not get the resources it asked for: " + "; ".join(wrong))
     return tree

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from spikescale.allocation import gpus_per_node_asked
 from spikescale.config import Campaign
 from spikescale.plan import Run
 from spikescale.resources import estimated_memory_mb, launch_command, slurm_resources
@@ -98,7 +99,11 @@ def run_context(campaign: Campaign, run: Run) -> dict:
     if run.backend == "spinnaker" and "spinnaker" in campaign.machine:
         # the board or its emulation: only SpiNNaker runs depend on (and re-run for) it
         machine["spinnaker"] = campaign.machine["spinnaker"]
-    return {"software": software_entry(campaign, run), "machine": machine}
+    software = software_entry(campaign, run)
+    if gpus_per_node_asked(software, campaign.machine):
+        # what a GPU run asks for and checks it got: only GPU runs depend on (and re-run for) it
+        machine.update({key: campaign.machine[key] for key in ("gpus_per_node", "gpu_type") if key in campaign.machine})
+    return {"software": software, "machine": machine}
 
 
 def harness_argv(python: str | Path, spec: dict, out: str | Path, context: dict | None = None) -> list[str]:
@@ -133,9 +138,10 @@ class RunCommands:
                 f"--context {self._context[shape]} --out {shlex.quote(str(out))}")
 
 
-def run_resources(run: Run, machine: dict) -> dict:
+def run_resources(run: Run, machine: dict, software: dict | None = None) -> dict:
     """Snakemake resources of a run: its memory and walltime locally, its full sbatch request
-    (nodes, tasks, CPUs per task, partition, ...) on SLURM."""
+    (nodes, tasks, CPUs per task, GPUs of a GPU run, partition, ...) on SLURM. ``software``:
+    the run's software entry (software_entry), which says whether it uses GPUs."""
     if machine["executor"] == "slurm":
-        return slurm_resources(run.spec(), machine)
+        return slurm_resources(run.spec(), machine, gpus_per_node_asked(software, machine))
     return {"mem_mb": estimated_memory_mb(run.spec()), "runtime": machine["walltime_max_min"]}

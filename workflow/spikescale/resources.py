@@ -79,8 +79,10 @@ def safe_word(value, what: str) -> str:
     return text
 
 
-def slurm_resources(run: dict, machine: dict) -> dict:
-    """Snakemake resources that the SLURM executor turns into the run's sbatch request."""
+def slurm_resources(run: dict, machine: dict, gpus_per_node: int = 0) -> dict:
+    """Snakemake resources that the SLURM executor turns into the run's sbatch request;
+    ``gpus_per_node`` (allocation.gpus_per_node_asked: the machine's, for a GPU run) GPUs on
+    each of the run's nodes."""
     slurm = machine.get("slurm", {})
     ranks = run["nodes"] * run["tasks_per_node"]
     res = {"nodes": run["nodes"], "cpus_per_task": run["threads_per_task"], "runtime": machine["walltime_max_min"]}
@@ -93,6 +95,17 @@ def slurm_resources(run: dict, machine: dict) -> dict:
         res["mem_mb"] = machine["memory_per_node_mb"]  # the node is the run's: all of its memory
     else:
         res["mem_mb"] = min(machine["memory_per_node_mb"], -(-estimated_memory_mb(run) // run["nodes"]))
+    if gpus_per_node:
+        # `gres` (--gres=gpu:N) is per node, as the machine file counts them; the plugin's `gpu`
+        # resource would be --gpus=N, a count for the whole job that SLURM may spread unevenly
+        # over several nodes. Never through slurm_extra: the plugin reads `gres` to know a GPU job.
+        gpu_type = machine.get("gpu_type")
+        res["gres"] = (f"gpu:{safe_word(gpu_type, 'gpu_type')}:{int(gpus_per_node)}" if gpu_type
+                       else f"gpu:{int(gpus_per_node)}")
+        # For a GPU job the plugin (2.8) drops --ntasks and sends --ntasks-per-gpu=<tasks>, which
+        # sbatch refuses beside --ntasks-per-node ("mutually exclusive", seen on the test
+        # cluster); tasks_per_gpu 0 keeps it out, and the ranks stay --nodes x --ntasks-per-node.
+        res["tasks_per_gpu"] = 0
     for key, resource in (("partition", "slurm_partition"), ("account", "slurm_account"), ("qos", "qos"),
                           ("constraint", "constraint")):
         if key in slurm:

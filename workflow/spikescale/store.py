@@ -54,7 +54,7 @@ _TEXT_FROM_RECORD = {
     "nest_version": "provenance/packages.nest-simulator", "brian2_version": "provenance/packages.brian2",
     "spynnaker_version": "provenance/packages.sPyNNaker", "slurm_array_job_id": "allocation.slurm_array_job_id",
     "slurm_array_task_id": "allocation.slurm_array_task_id", "slurm_step_id": "allocation.slurm_step_id",
-    "nodes_used": "allocation.nodes_used",
+    "nodes_used": "allocation.nodes_used", "gpus_per_node": "allocation.gpus_per_node",
 }
 # Columns copied as they are from the planned run (/spec).
 _FROM_SPEC = ("backend", "model", "n_scaling", "k_scaling", "drive", "seed", "repetition", "nodes", "tasks_per_node",
