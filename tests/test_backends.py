@@ -31,10 +31,10 @@ def _overrides(cls: type, method: str) -> bool:
 
 
 def test_the_registry_names_every_backend_once():
-    assert BACKEND_NAMES == tuple(REGISTRY) == ("nest", "brian2", "brian2genn", "spinnaker")
+    assert BACKEND_NAMES == tuple(REGISTRY) == ("nest", "brian2", "brian2genn", "genn", "spinnaker")
     for name in BACKEND_NAMES:
         assert backend_class(name).name == name
-    with pytest.raises(ValueError, match="unknown backend 'neuron'; known: nest, brian2, brian2genn, spinnaker"):
+    with pytest.raises(ValueError, match="unknown backend 'neuron'; known: nest, brian2, brian2genn, genn, spinnaker"):
         backend_class("neuron")
 
 

@@ -18,7 +18,7 @@ def test_every_column_is_declared_once_with_a_known_source_kind_and_unit():
         assert column.kind in columns.KINDS, column
         assert column.meaning.strip(), column
         named = [b.removesuffix(" (emulated)") for b in column.backends.split(", ")]
-        assert column.backends == columns.ALL or set(named) <= {"nest", "brian2", "brian2genn", "spinnaker"}, column
+        assert column.backends == columns.ALL or set(named) <= {"nest", "brian2", "brian2genn", "genn", "spinnaker"}, column
         figure = re.sub(r"(_rank)?_(min|mean|max)$", "", column.name)
         suffix = next((s for s in sorted(UNIT_OF_SUFFIX, key=len, reverse=True) if figure.endswith(s)), None)
         # units live in names: a column with a unit suffix has that unit, and only then a unit

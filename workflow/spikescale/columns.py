@@ -99,9 +99,9 @@ COLUMNS: tuple[Column, ...] = (
     # --- what ran: the run as planned ------------------------------------------------
     _c("run_id", "", "str", "spec", "stable id: backend, shape, seed, repetition and a hash of the run's parameters"),
     _c("campaign", "", "str", "spec", "the experiment's name"),
-    _c("backend", "", "str", "spec", "nest, brian2, brian2genn or spinnaker"),
+    _c("backend", "", "str", "spec", "nest, brian2, brian2genn, genn or spinnaker"),
     _c("platform", "", "str", "summary", "what the simulation ran on: cpu, gpu or spinnaker (brian2genn in GeNN's "
-       "CPU mode: cpu)"),
+       "CPU mode, genn on its single_threaded_cpu backend: cpu)"),
     _c("emulated", "", "bool", "summary", "the platform was emulated in software (SpiNNaker without a board); its "
        "times and energy are then modelled"),
     _c("model", "", "str", "spec", "the model (pd14)"),

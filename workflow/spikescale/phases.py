@@ -26,12 +26,13 @@ PHASES = (
     Phase("setup", "t_setup_s", "set-up", "simulator import, MPI, allocation check, energy meters, kernel settings"),
     Phase("create", "t_create_s", "create", "neurons, devices and drive created"),
     Phase("connect", "t_connect_s", "connect", "synapses drawn and created"),
-    Phase("compile", "t_compile_s", "compile (Brian2) / map (SpiNNaker)",
-          "code generation and compilation (Brian2, brian2genn); sPyNNaker's mapping and data generation "
-          "(SpiNNaker)", backends="brian2, brian2genn, spinnaker"),
+    Phase("compile", "t_compile_s", "compile (Brian2, GeNN) / map (SpiNNaker)",
+          "code generation and compilation (Brian2, brian2genn, GeNN's model.build()); sPyNNaker's mapping and "
+          "data generation (SpiNNaker)", backends="brian2, brian2genn, genn, spinnaker"),
     Phase("load", "t_load_s", "load (Brian2 program, emulator)",
-          "the generated program starts and loads its arrays (Brian2, brian2genn); the emulator is set up "
-          "(emulated SpiNNaker)", backends="brian2, brian2genn, spinnaker"),
+          "the generated program starts and loads its arrays (Brian2, brian2genn; GeNN's model.load(): "
+          "allocation and initialisation); the emulator is set up (emulated SpiNNaker)",
+          backends="brian2, brian2genn, genn, spinnaker"),
     Phase("presimulate", "t_presim_s", "presimulate", "simulation of t_presim_ms, discarded (start-up transient)"),
     Phase("simulate", "t_sim_s", "simulate", "simulation of t_sim_ms: the measured state propagation"),
     Phase("collect", "t_collect_s", "collect", "counts, kernel timers and spikes gathered for the record"),

@@ -19,6 +19,7 @@ REGISTRY = {
     "nest": "spikescale.backends.nest:NestBackend",
     "brian2": "spikescale.backends.brian2:Brian2Backend",
     "brian2genn": "spikescale.backends.brian2genn:Brian2GeNNBackend",
+    "genn": "spikescale.backends.genn:GeNNBackend",
     "spinnaker": "spikescale.backends.spinnaker:SpiNNakerBackend",
 }
 BACKEND_NAMES = tuple(REGISTRY)
