@@ -186,9 +186,9 @@ def test_built_network_has_the_models_counts_weights_and_delay_distribution(buil
 
 # --- runs through the harness -----------------------------------------------------------
 
-def _harness(genn_python, spec, out, **env):
+def _harness(genn_python, spec, out, context=CONTEXT, **env):
     cmd = [str(genn_python), "-m", "spikescale.harness", "--spec", json.dumps(spec), "--context",
-           json.dumps(CONTEXT), "--out", str(out)]
+           json.dumps(context), "--out", str(out)]
     return subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=900, check=False)
 
 
@@ -269,11 +269,19 @@ def test_dc_drive_and_the_thalamic_pulse_run(genn_python, tmp_path):
 
 
 @pytest.mark.needs_genn
-def test_threads_and_ranks_are_refused_on_the_cpu_backend(genn_python, tmp_path):
-    proc = _harness(genn_python, run_spec(backend="genn", threads_per_task=2), tmp_path / "run.h5")
-    rec = read_record(tmp_path / "run.h5")
-    assert rec["attrs"]["status"] == "failed" and rec["attrs"]["failed_phase"] == "setup", proc.stdout
-    assert "single_threaded_cpu backend uses one thread" in rec["attrs"]["error"]
+def test_threads_and_procedural_connectivity_are_refused_on_the_cpu_backend(genn_python, tmp_path):
+    """Set-up says what the CPU backend cannot do, before anything is built."""
+    procedural = {"software": {**CONTEXT["software"], "pygenn": {"backend": "single_threaded_cpu",
+                                                                 "connectivity": "device",
+                                                                 "procedural_connectivity": True}}}
+    for name, spec, context, message in (
+            ("threads", run_spec(backend="genn", threads_per_task=2), CONTEXT,
+             "single_threaded_cpu backend uses one thread"),
+            ("procedural", run_spec(backend="genn"), procedural, "procedural_connectivity needs GeNN's cuda backend")):
+        proc = _harness(genn_python, spec, tmp_path / f"{name}.h5", context)
+        rec = read_record(tmp_path / f"{name}.h5")
+        assert rec["attrs"]["status"] == "failed" and rec["attrs"]["failed_phase"] == "setup", proc.stdout
+        assert message in rec["attrs"]["error"], rec["attrs"]["error"]
 
 
 # --- validation against a NEST reference ensemble of the same small model ----------------

@@ -123,6 +123,9 @@ class GeNNBackend(Backend):
             raise RuntimeError("pygenn.procedural_connectivity needs pygenn.connectivity: device (GeNN draws the "
                                "synapses at every spike, so it must draw them itself)")
         self.backend_name = self._choose_backend()
+        if s["procedural_connectivity"] and self.backend_name != "cuda":
+            raise RuntimeError(f"pygenn.procedural_connectivity needs GeNN's cuda backend; this run has "
+                               f"{self.backend_name}, which GeNN refuses it on")
         threads = int(self.spec["threads_per_task"])
         if self.backend_name == "single_threaded_cpu" and threads != 1:
             raise RuntimeError(f"GeNN's single_threaded_cpu backend uses one thread; the run asks for "
