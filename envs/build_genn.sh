@@ -82,7 +82,7 @@ done
 # --- checks up front -----------------------------------------------------------------------
 apt_hint="on Debian/Ubuntu: apt-get install build-essential pkg-config libffi-dev python3-dev python3-venv"
 missing=()
-for cmd in "$python" c++ make tar sha256sum pkg-config; do
+for cmd in "$python" c++ make tar sha256sum pkg-config flock; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 done
 ((${#missing[@]} == 0)) || die "missing command(s): ${missing[*]}; $apt_hint"
@@ -147,8 +147,12 @@ unpack_source() {
         source_note="$archive, SHA-256 $sha"
     else
         local got
-        got="$(git -C "$gitdir" rev-parse --verify --quiet "refs/tags/$version^{commit}")" ||
-            die "$gitdir has no tag $version"
+        if [[ "$gitdir" == "$into/clone-$version" ]]; then
+            got="$(git -C "$gitdir" rev-parse HEAD)"  # the shallow clone of the tag: HEAD is its commit
+        else
+            got="$(git -C "$gitdir" rev-parse --verify --quiet "refs/tags/$version^{commit}")" ||
+                die "$gitdir has no tag $version"
+        fi
         [[ "$got" == "$commit" ]] || die "tag $version in $gitdir is commit $got, not GeNN $version's release ($commit): refusing to build from it"
         echo "source: tag $version of $gitdir (commit checked)"
         git -C "$gitdir" archive --prefix="genn-$version/" "$commit" | tar -x -C "$into"
