@@ -45,9 +45,9 @@ from spikescale.analysis.compare_keys import SHAPE
 from spikescale.errors import ConfigError, ConfigProblem
 from spikescale.schemas import SCHEMA_DIR
 
-SOFTWARE_COLUMNS = ("variant", "nest_version", "brian2_version", "spynnaker_version")
+SOFTWARE_COLUMNS = ("variant", "nest_version", "brian2_version", "pygenn_version", "spynnaker_version")
 VERSION_OF = {"nest": "nest_version", "brian2": "brian2_version", "brian2genn": "brian2_version",
-              "spinnaker": "spynnaker_version", "spinnaker (emulated)": "spynnaker_version"}
+              "genn": "pygenn_version", "spinnaker": "spynnaker_version", "spinnaker (emulated)": "spynnaker_version"}
 MODEL_COLUMNS = ("n_scaling", "k_scaling", "drive", "t_model_s")
 OUTCOMES = ("regressed", "not judged", "improved", "met")
 

@@ -8,7 +8,7 @@ bootstrap interval (as compare does, seeded) and the number of runs behind it:
 
     --x date      one point per campaign folder, at the time collect wrote its runs.csv
     --x version   one point per version of the backend's simulator (nest_version,
-                  brian2_version, spynnaker_version) and software variant, runs of the same
+                  brian2_version, pygenn_version, spynnaker_version) and software variant, runs of the same
                   version pooled across campaigns, in the order they were first collected
 
 A point of fewer than compare.MIN_RUNS runs is drawn hollow, without an interval. With
@@ -39,7 +39,7 @@ from spikescale.errors import ConfigError
 SERIES = ["machine", "backend", "n_scaling", "k_scaling", "drive", "t_model_s", "nodes", "tasks_per_node",
           "threads_per_task"]
 VERSION_OF = {"nest": "nest_version", "brian2": "brian2_version", "brian2genn": "brian2_version",
-              "spinnaker": "spynnaker_version"}
+              "genn": "pygenn_version", "spinnaker": "spynnaker_version"}
 # What the history needs of each run (the index has over 100 columns).
 NEEDED = ["campaign", "run_id", "status", "record_spikes", "emulated", "disturbed", "variant", "results_path",
           "collected_at", *SERIES, *VERSION_OF.values(), *METRICS]

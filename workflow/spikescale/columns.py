@@ -182,6 +182,7 @@ COLUMNS: tuple[Column, ...] = (
     *_over_ranks("n_spikes", "", "float", "spikes in the simulation phase"),
     _phase_time("compile"), _phase_time("load"),
     _c("brian2_version", "", "str", "provenance", "Brian2's version", "brian2, brian2genn"),
+    _c("pygenn_version", "", "str", "provenance", "PyGeNN's version (GeNN 5)", "genn"),
     _c("spynnaker_version", "", "str", "provenance", "sPyNNaker's version", SPINNAKER),
     *PLATFORM,
     # disturbed runs (spikescale.disturbance, docs/running.md#disturbed-runs)

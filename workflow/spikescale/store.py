@@ -52,6 +52,7 @@ _TEXT_FROM_RECORD = {
     "host": "provenance.host", "git_commit": "provenance.git_commit", "git_dirty": "provenance.git_dirty",
     "failed_phase": "failed_phase", "slurm_job_id": "provenance/slurm.SLURM_JOB_ID",
     "nest_version": "provenance/packages.nest-simulator", "brian2_version": "provenance/packages.brian2",
+    "pygenn_version": "provenance/packages.pygenn",
     "spynnaker_version": "provenance/packages.sPyNNaker", "slurm_array_job_id": "allocation.slurm_array_job_id",
     "slurm_array_task_id": "allocation.slurm_array_task_id", "slurm_step_id": "allocation.slurm_step_id",
     "nodes_used": "allocation.nodes_used", "gpus_per_node": "allocation.gpus_per_node",
@@ -67,8 +68,8 @@ def row_from_summary(s: dict, path: Path) -> dict:
     row = {name: s[f"spec.{name}"] for name in _FROM_SPEC}
     row.update({name: s[name] for name in ("run_id", "campaign", "status", "error", "started_at", "finished_at")})
     row.update({name: s.get(key, "") for name, key in _TEXT_FROM_RECORD.items()})
-    for name in ("slurm_job_id", "nest_version", "brian2_version", "spynnaker_version", "slurm_array_job_id",
-                 "slurm_array_task_id", "slurm_step_id", "nodes_used"):
+    for name in ("slurm_job_id", "nest_version", "brian2_version", "pygenn_version", "spynnaker_version",
+                 "slurm_array_job_id", "slurm_array_task_id", "slurm_step_id", "nodes_used"):
         row[name] = str(row[name])
     row.update({
         "t_model_s": s["spec.t_sim_ms"] / 1000.0, "t_presim_model_s": s["spec.t_presim_ms"] / 1000.0,
