@@ -245,12 +245,15 @@ def test_counts_and_spikes_as_nest_lays_them_out(recorded):
 
 
 @pytest.mark.needs_genn
-def test_dc_drive_and_the_thalamic_pulse_run(genn_python, tmp_path):
+@pytest.mark.parametrize("connectivity", ["host", "device"])
+def test_dc_drive_and_the_thalamic_pulse_run(genn_python, tmp_path, connectivity):
     """DC drive (I_e) in a performance run that records nothing but counts; the thalamic
-    pulse (700 to 710 ms) makes L4E fire in the 20 ms after it more than before it."""
+    pulse (700 to 710 ms) makes L4E fire in the 20 ms after it more than before it, with the
+    synapses drawn in numpy (host) or by GeNN (device)."""
     spec = run_spec(backend="genn", drive="dc", thalamic_input=True, record_spikes=True, t_presim_ms=600.0,
                     t_sim_ms=200.0, n_scaling=0.05, k_scaling=0.05)
-    proc = _harness(genn_python, spec, tmp_path / "run.h5", TMPDIR=str(tmp_path))
+    context = {"software": {**CONTEXT["software"], "pygenn": {"connectivity": connectivity}}}
+    proc = _harness(genn_python, spec, tmp_path / "run.h5", context, TMPDIR=str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rec = read_record(tmp_path / "run.h5")
     assert rec["attrs"]["status"] == "ok", rec["attrs"]["error"]
@@ -258,6 +261,9 @@ def test_dc_drive_and_the_thalamic_pulse_run(genn_python, tmp_path):
     after = np.count_nonzero((times > 700) & (times <= 720))
     before = np.count_nonzero((times > 660) & (times <= 680))
     assert after > 3 * max(before, 1), (before, after)
+    assert rec["provenance"]["packages"]["attrs"]["genn_connectivity"] == connectivity
+    net = derived.derive(0.05, 0.05, "dc", thalamic_input=True)
+    assert rec["summary"]["attrs"]["n_synapses"] == net.n_synapses
 
     spec = run_spec(backend="genn", drive="dc", record_spikes=False, t_presim_ms=50.0, t_sim_ms=100.0)
     proc = _harness(genn_python, spec, tmp_path / "dc.h5", TMPDIR=str(tmp_path))
