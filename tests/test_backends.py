@@ -150,3 +150,25 @@ def test_summary_says_where_the_run_ran_and_copies_the_platforms_figures():
 def test_energy_columns_sum_the_phases_they_always_summed():
     assert energy.PHASES == {"energy_construct_j": ("create", "connect"), "energy_presim_j": ("presimulate",),
                              "energy_sim_j": ("simulate",)}
+
+
+def test_cuda_toolkit_behind_an_nvcc_wrapper_is_found(tmp_path, monkeypatch):
+    """nvcc on PATH may be a wrapper script outside the toolkit (this machine's
+    /usr/local/bin/nvcc is one): the toolkit is the one its dry run names, not the folder
+    above the wrapper."""
+    from spikescale.backends.brian2genn import cuda_path
+
+    toolkit = tmp_path / "cuda-13.0"
+    (toolkit / "include").mkdir(parents=True)
+    (toolkit / "include" / "cuda.h").write_text("#define CUDA_VERSION 13000\n")
+    wrapper = tmp_path / "bin" / "nvcc"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f"#!/bin/sh\necho '#$ TOP={toolkit}' >&2\n")
+    wrapper.chmod(0o755)
+    monkeypatch.delenv("CUDA_PATH", raising=False)
+    monkeypatch.setenv("PATH", str(wrapper.parent))
+    assert cuda_path() == str(toolkit.resolve())
+    (toolkit / "include" / "cuda.h").unlink()  # a dry run naming no toolkit: none, not a guess
+    assert cuda_path() is None
+    monkeypatch.setenv("CUDA_PATH", "/opt/cuda")
+    assert cuda_path() == "/opt/cuda"

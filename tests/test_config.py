@@ -443,6 +443,25 @@ def test_gpu_only_for_gpu_backends_and_gpu_type_only_with_gpus(config_dir):
     assert any(p.key == "gpu_type" and p.value == "a100;id" for p in problems_of(config_dir))
 
 
+def test_genn_on_cuda_on_slurm_must_ask_for_its_gpus(config_dir):
+    """A genn entry with backend cuda but without gpu: true would ask SLURM for no GPU and
+    fail on the compute node: refused at planning, naming the entry."""
+    write_yaml(config_dir / "machine" / "gpu-cluster.yaml", {
+        "name": "gpu-cluster", "executor": "slurm", "cores_per_node": 8, "memory_per_node_mb": 64000,
+        "gpus_per_node": 1})
+    software = yaml.safe_load((config_dir / "software" / "default.yaml").read_text())
+    software["genn"]["pygenn"] = {"backend": "cuda"}
+    write_yaml(config_dir / "software" / "default.yaml", software)
+    edit_yaml(config_dir / "experiment" / "tiny.yaml", machine="gpu-cluster", backends=["genn"],
+              axes={"nodes": [1], "tasks_per_node": [1], "threads_per_task": [1]})
+    p = one_problem(config_dir)
+    assert p.file.endswith("software/default.yaml") and (p.key, p.value) == ("genn.pygenn.backend", "cuda")
+    assert "gpu: true" in p.allowed
+    software["genn"]["gpu"] = True
+    write_yaml(config_dir / "software" / "default.yaml", software)
+    assert load_campaign("tiny", config_dir).entry("genn", "default")["gpu"] is True
+
+
 @pytest.mark.parametrize("option", ["--gres=gpu:1", "--gpus=2", "--gpus-per-node=1", "--gpus-per-task=1",
                                     "--ntasks-per-gpu=1", "--cpus-per-gpu=4", "--gre=gpu:1"])
 def test_gpu_requests_in_extra_sbatch_are_refused(config_dir, option):

@@ -578,6 +578,15 @@ def gpu_problems(c: Campaign) -> list[ConfigProblem]:
         f_soft = c.software_file(variant)
         for backend, entry in c.software[variant].items():
             if not entry.get("gpu"):
+                # On SLURM a job gets only the GPUs it asks for: a genn run told to use CUDA
+                # without gpu: true would ask for none and fail at set-up on a compute node.
+                wants_cuda = (entry.get("pygenn") or {}).get("backend") == "cuda"
+                if wants_cuda and backend in c.experiment["backends"] and c.machine["executor"] == "slurm":
+                    problems.append(ConfigProblem(
+                        f_soft, f"{backend}.pygenn.backend", "cuda",
+                        f"runs on SLURM machine {c.machine['name']!r} get only the GPUs they ask for: add "
+                        f"'gpu: true' to the {backend} entry (and gpus_per_node to {c.files['machine']}), or use "
+                        "single_threaded_cpu"))
                 continue
             if backend not in GPU_BACKENDS:
                 problems.append(ConfigProblem(f_soft, f"{backend}.gpu", True,

@@ -35,11 +35,29 @@ GENN_TIMERS = ("neuronUpdateTime", "presynapticUpdateTime", "initTime", "initSpa
 
 
 def cuda_path() -> str | None:
-    """The CUDA toolkit brian2genn compiles with: CUDA_PATH, or the one of nvcc on PATH."""
+    """The CUDA toolkit brian2genn compiles with: CUDA_PATH, or the one of nvcc on PATH.
+    nvcc may be a wrapper script outside the toolkit (seen here: /usr/local/bin/nvcc execs
+    /usr/local/cuda-13.0/bin/nvcc), so the folder above it counts only if it holds
+    include/cuda.h; otherwise nvcc's dry run names the toolkit (its TOP, as
+    envs/build_genn.sh reads it)."""
     if os.environ.get("CUDA_PATH"):
         return os.environ["CUDA_PATH"]
     nvcc = shutil.which("nvcc")
-    return str(Path(nvcc).resolve().parent.parent) if nvcc else None
+    if nvcc is None:
+        return None
+    beside = Path(nvcc).resolve().parent.parent
+    if (beside / "include" / "cuda.h").is_file():
+        return str(beside)
+    try:
+        out = subprocess.run([nvcc, "--dryrun", "-c", "-x", "cu", os.devnull, "-o", os.devnull],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in (out.stdout + out.stderr).splitlines():
+        if line.startswith("#$ TOP="):
+            top = Path(line[len("#$ TOP="):].strip())
+            return str(top.resolve()) if (top / "include" / "cuda.h").is_file() else None
+    return None
 
 
 def gpu_visible() -> bool:
