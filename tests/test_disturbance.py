@@ -4,6 +4,7 @@ and a real NEST run beside real CPU hogs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -293,22 +294,30 @@ def test_make_run_ends_by_naming_the_disturbed_runs(tmp_path):
 HOG = "import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); exec('while True: pass')"
 
 
+@contextlib.contextmanager
+def cpu_hogs(cpus):
+    """One spinning process pinned to each of cpus, running (0.5 s head start) until the
+    block ends; then killed and reaped."""
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG, str(cpu)]) for cpu in cpus]
+    try:
+        time.sleep(0.5)  # the hogs are spinning before the run starts
+        assert all(h.poll() is None for h in hogs)
+        yield
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+
+
 @pytest.mark.needs_nest
 def test_a_real_nest_run_beside_cpu_hogs_is_flagged_disturbed(nest_python, tmp_path):
     """One hog pinned to each CPU the run may use, as a compiler beside a benchmark: the run's
     own record says it was disturbed, with others' share well above the threshold."""
     cpus = sorted(os.sched_getaffinity(0))
-    hogs = [subprocess.Popen([sys.executable, "-c", HOG, str(cpu)]) for cpu in cpus]
-    try:
-        time.sleep(0.5)  # the hogs are spinning before the run starts
-        assert all(h.poll() is None for h in hogs)
+    with cpu_hogs(cpus):
         spec = run_spec(threads_per_task=min(2, len(cpus)))
         context = {"machine": {"disturbance": {"max_other_cpu_share": 0.15}}}
         proc = run_harness(spec, tmp_path / "run.h5", context)
-    finally:
-        for h in hogs:
-            h.kill()
-            h.wait()
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     from spikescale.record import read_record
 
@@ -338,14 +347,8 @@ def test_two_real_mpi_ranks_are_measured_as_one_node_beside_a_hog(nest_python, t
     from test_mpi import MPI_PYTHON, mpirun
 
     cpus = sorted(os.sched_getaffinity(0))
-    hogs = [subprocess.Popen([sys.executable, "-c", HOG, str(cpu)]) for cpu in cpus]
-    try:
-        time.sleep(0.5)
+    with cpu_hogs(cpus):
         proc = mpirun(MPI_PYTHON, run_spec(tasks_per_node=2), tmp_path / "run.h5")
-    finally:
-        for h in hogs:
-            h.kill()
-            h.wait()
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rec = read_record(tmp_path / "run.h5")
     s = rec["summary"]["attrs"]
