@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.transforms import blended_transform_factory
 
 from spikescale.analysis import style
-from spikescale.analysis.community import COMMUNITY, CommunityResult
+from spikescale.analysis.community import COMMUNITY, SOURCE, CommunityResult
 from spikescale.analysis.plots import DISTURBED_LABEL, DISTURBED_STYLE, disturbed_note
 from spikescale.analysis.rtf_energy_table import SERIES
 from spikescale.analysis.scaling import disturbed_values
@@ -100,12 +100,17 @@ def rtf_energy_figure(table: pd.DataFrame, title: str, community: tuple[Communit
     strip_y = {reason: -i for i, reason in enumerate(reasons)}
 
     rtfs = [r.rtf for r in community]
+    placed = []
     for i, r in enumerate(community, start=1):
         style_kw = dict(marker=_marker(r.drive), ms=7, mfc=COMMUNITY_FACE, mec=COMMUNITY_EDGE, ls="none", zorder=3)
         target, y = (ax, r.esyn_uj) if r.esyn_uj is not None else (strip, strip_y[NOT_PUBLISHED])
         target.plot([r.rtf], [y], gid=f"community {i}", label=f"_{r.label}", **style_kw)
-        target.annotate(str(i), (r.rtf, y), xytext=(4, 4), textcoords="offset points", fontsize=7,
-                        color=COMMUNITY_EDGE, gid=f"community {i}")
+        # two studies at nearly the same point (Rhodes 2019, DC and Poisson): the later number on the left
+        crowded = any(t is target and abs(np.log(r.rtf / x)) < 0.1 and abs(np.log(abs(y / v) or 1)) < 0.15
+                      for t, x, v in placed if v)
+        placed.append((target, r.rtf, y))
+        target.annotate(str(i), (r.rtf, y), xytext=(-11, 3) if crowded else (4, 4), textcoords="offset points",
+                        fontsize=7, color=COMMUNITY_EDGE, gid=f"community {i}")
 
     handles = [Line2D([], [], marker="s", ms=7, mfc=COMMUNITY_FACE, mec=COMMUNITY_EDGE, ls="none",
                       label="published, full scale, DC drive"),
@@ -180,8 +185,8 @@ def rtf_energy_figure(table: pd.DataFrame, title: str, community: tuple[Communit
 
 def _key(key, community, handles, table: pd.DataFrame) -> None:
     """Right-hand panel: community studies by number, the legend, the scale caveat."""
-    key.text(0.0, 1.0, "Published results (Senk et al. 2026), full-scale PD14:", transform=key.transAxes,
-             fontsize=8, fontweight="bold", va="top")
+    key.text(0.0, 1.0, f"Published, full-scale PD14 (Senk et al. 2026; data as of {SOURCE['date']}):",
+             transform=key.transAxes, fontsize=8, fontweight="bold", va="top", gid="community source")
     step = 0.032
     for i, r in enumerate(community, start=1):
         key.text(0.0, 1.0 - step * i, _community_key(i, r), transform=key.transAxes, fontsize=7, va="top",

@@ -86,7 +86,7 @@ def test_short_reason():
 
 def test_community_table_is_the_published_one():
     table = community_table()
-    assert len(table) == 12 and table["esyn_uj"].isna().sum() == 1  # Knight 2021 published no energy
+    assert len(table) == 14 and table["esyn_uj"].isna().sum() == 1  # Knight 2021 published no energy
     knight = table[table["study"] == "Knight 2021"].iloc[0]
     assert knight["rtf"] == 0.70 and knight["drive"] == "Poisson"
     assert table["label"].is_unique  # every point can be told apart
@@ -147,7 +147,7 @@ def test_figure_without_runs_still_shows_the_community(tmp_path):
     fig = rtf_energy_figure(rtf_energy_table(pd.DataFrame([run(status="failed")])), "empty")
     axes = _axes(fig)
     assert len(_lines(axes["rtf_energy"], "ours")) == 0
-    assert sum(len(_lines(ax, f"community {i}")) for ax in fig.axes for i in range(1, 13)) == 12
+    assert sum(len(_lines(ax, f"community {i}")) for ax in fig.axes for i in range(1, 16)) == 14
     save(fig, tmp_path / "empty.png")
 
 
