@@ -3,7 +3,9 @@ spikescale.analysis.rtf_energy_plot).
 
 One row per backend, platform, model size, drive, resource shape and energy kind: mean and
 sample standard deviation over seeds and repetitions of the real-time factor and of the
-energy per synaptic event (E_syn, microjoules; simulation phase). Runs of different energy
+energy per synaptic event (E_syn, microjoules; simulation phase), and beside it E_syn at the
+power outlet (esyn_outlet_uj: the metered part plus the machine file's declarations, labelled
+by energy_outlet_source; docs/energy.md). Runs of different energy
 kinds (measured, accounted, modelled) are never averaged together; runs whose energy is
 unavailable form rows of their own, with the reason, so that their speed is still shown.
 A run is emulated when its `emulated` column is true (a platform emulated in software; a
@@ -28,9 +30,10 @@ from spikescale.analysis.scaling import (SHAPE, add_disturbed, add_mean_sd, aver
 
 SERIES = ["backend", "platform", "emulated", "n_scaling", "k_scaling", "drive", "energy_kind", "rtf_kind"]
 GROUP = SERIES + SHAPE
-TEXT_COLUMNS = ("platform", "energy_kind", "energy_source", "energy_unavailable")
+TEXT_COLUMNS = ("platform", "energy_kind", "energy_source", "energy_unavailable", "energy_outlet_source")
 COLUMNS = GROUP + ["shape", "virtual_processes", "full_scale", "n_runs", "rtf_mean", "rtf_sd", "n_runs_esyn",
-                   "esyn_uj_mean", "esyn_uj_sd", "energy_source", "energy_unavailable", "energy_unavailable_short",
+                   "esyn_uj_mean", "esyn_uj_sd", "n_runs_esyn_outlet", "esyn_outlet_uj_mean", "esyn_outlet_uj_sd",
+                   "energy_source", "energy_outlet_source", "energy_unavailable", "energy_unavailable_short",
                    "n_runs_disturbed", "rtf_disturbed", "esyn_uj_disturbed"]
 DISTURBED_LISTED = ("rtf", "esyn_uj")
 
@@ -64,7 +67,8 @@ def rtf_energy_table(runs: pd.DataFrame, include_disturbed: bool = False) -> pd.
     ok["rtf"] = pd.to_numeric(ok["rtf"], errors="coerce").where(~use_modelled, modelled)
     ok["rtf_kind"] = np.where(use_modelled, "modelled", "measured")
     ok["disturbed"] = is_disturbed(ok) & ~use_modelled  # the host's load cannot change a modelled point
-    ok["esyn_uj"] = pd.to_numeric(ok["esyn_uj"], errors="coerce") if "esyn_uj" in ok else np.nan
+    for col in ("esyn_uj", "esyn_outlet_uj"):  # the outlet's: runs.csv from before it was collected has none
+        ok[col] = pd.to_numeric(ok[col], errors="coerce") if col in ok else np.nan
     for col in TEXT_COLUMNS:
         ok[col] = ok[col].astype(object).fillna("").astype(str) if col in ok else ""  # all empty: read as NaN
     if ok.empty:
@@ -81,7 +85,11 @@ def rtf_energy_table(runs: pd.DataFrame, include_disturbed: bool = False) -> pd.
         esyn = group["esyn_uj"].dropna()
         row["n_runs_esyn"] = len(esyn)
         add_mean_sd(row, "esyn_uj", esyn)
+        outlet = group["esyn_outlet_uj"].dropna()
+        row["n_runs_esyn_outlet"] = len(outlet)
+        add_mean_sd(row, "esyn_outlet_uj", outlet)
         row["energy_source"] = _joined(all_runs["energy_source"])
+        row["energy_outlet_source"] = _joined(all_runs["energy_outlet_source"])
         row["energy_unavailable"] = _joined(all_runs["energy_unavailable"])
         row["energy_unavailable_short"] = short_reason(row["energy_unavailable"]) if row["energy_unavailable"] else ""
         add_disturbed(row, all_runs, DISTURBED_LISTED)

@@ -172,6 +172,14 @@ COLUMNS: tuple[Column, ...] = (
     # energy SLURM accounted for the run's job step (whole step, not phase-resolved)
     _c("energy_job_j", "J", "float", "collect", "energy SLURM accounted for the run's job step (sacct)"),
     _c("energy_job_source", "", "str", "collect", "where energy_job_j came from, or why it is empty"),
+    # energy at the power outlet: the metered simulation energy plus what the machine file declares
+    # (energy.outlet), computed at collect (docs/energy.md#energy-at-the-power-outlet)
+    _c("energy_outlet_sim_j", "J", "float", "collect", "energy of the simulation phase at the power outlet: "
+       "(energy_sim_j / psu_efficiency + declared network, storage and idle held nodes' watts x t_sim_s) x pue"),
+    _c("esyn_outlet_uj", "uJ", "float", "collect", "energy per synaptic event at the outlet: "
+       "energy_outlet_sim_j / synaptic_events"),
+    _c("energy_outlet_source", "", "str", "collect", "the kind of the node part (measured, accounted, modelled), "
+       "the declarations added and their source, or 'unavailable: <reason>'"),
     _c("weight_factor", "", "float", "spec", "1 for PD14; anything else is a deliberately wrong model "
        "(validation must flag it)"),
     # over MPI ranks (the run-level figure is the maximum: a run is as slow as its slowest rank)

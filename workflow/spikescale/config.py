@@ -564,6 +564,24 @@ def machine_problems(machine: dict, f_machine: str) -> list[ConfigProblem]:
     if "gpu_type" in machine and not machine.get("gpus_per_node"):
         problems.append(ConfigProblem(f_machine, "gpu_type", machine["gpu_type"],
                                       "names the type of the machine's GPUs: set gpus_per_node (at least 1) too"))
+    return problems + outlet_problems(machine, f_machine)
+
+
+def outlet_problems(machine: dict, f_machine: str) -> list[ConfigProblem]:
+    """energy.outlet (docs/energy.md): a source that says something, and the watts of the
+    idle nodes it says the job holds."""
+    outlet = (machine.get("energy") or {}).get("outlet")
+    if outlet is None:
+        return []
+    problems = []
+    if not str(outlet.get("source", "")).strip():
+        problems.append(ConfigProblem(f_machine, "energy.outlet.source", outlet.get("source"),
+                                      "must say where the numbers come from (vendor sheet, facility report, date)"))
+    if outlet.get("idle_nodes_held") and "idle_node_w" not in outlet:
+        problems.append(ConfigProblem(
+            f_machine, "energy.outlet.idle_node_w", None,
+            f"missing: energy.outlet.idle_nodes_held is {outlet['idle_nodes_held']}; declare the watts one idle "
+            "held node draws at its outlet (0 or more)"))
     return problems
 
 

@@ -96,6 +96,9 @@ def run_context(campaign: Campaign, run: Run) -> dict:
     """What a run needs to know besides its spec: its software entry and the machine
     settings that change what it measures."""
     machine = {key: campaign.machine[key] for key in MACHINE_CONTEXT_KEYS if key in campaign.machine}
+    if "outlet" in machine.get("energy", {}):
+        # applied at collect (spikescale.energy.outlet): correcting it must not re-run every run
+        machine["energy"] = {key: value for key, value in machine["energy"].items() if key != "outlet"}
     if run.backend == "spinnaker" and "spinnaker" in campaign.machine:
         # the board or its emulation: only SpiNNaker runs depend on (and re-run for) it
         machine["spinnaker"] = campaign.machine["spinnaker"]

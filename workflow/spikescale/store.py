@@ -24,6 +24,7 @@ import pandas as pd
 
 from spikescale.columns import FROM_SUMMARY, NAMES
 from spikescale.energy.accounting import accounted_energy
+from spikescale.energy.outlet import COLUMNS as OUTLET_COLUMNS, outlet_energies
 from spikescale.load import load_kernel_timers, load_phases, load_runs, load_spikes  # noqa: F401 - the API
 from spikescale import index as results_index, provenance
 from spikescale.plan import Run
@@ -207,6 +208,12 @@ def _judge_disturbance(rows: list[dict], resolved_config: dict | None) -> None:
             row["disturbed"] = is_disturbed(float(share), float(max_share))
 
 
+def _machine_file(resolved_config: dict | None) -> str:
+    """The machine file's name as the experiment names it (<name>.yaml), for the reasons."""
+    name = ((resolved_config or {}).get("experiment") or {}).get("machine")
+    return f"{name}.yaml" if name else ""
+
+
 def _single_software(resolved_config: dict | None) -> str:
     """The name of a campaign's one software file (empty when it names several, or unknown)."""
     software = ((resolved_config or {}).get("experiment") or {}).get("software")
@@ -251,6 +258,9 @@ def _collect(run_files, campaign, campaign_h5, runs_csv, resolved_config, valida
         machine = (resolved_config or {}).get("machine")
         for row, (energy_j, source) in zip(rows, accounted_energy(rows, machine)):
             row["energy_job_j"], row["energy_job_source"] = energy_j, source
+        # the machine file's energy.outlet as it is now: a corrected declaration re-collects, never re-runs
+        for row, outlet in zip(rows, outlet_energies(rows, machine, _machine_file(resolved_config))):
+            row.update(zip(OUTLET_COLUMNS, outlet))
         frame = pd.DataFrame(rows, columns=list(RUNS_CSV_COLUMNS))
         sort_keys = ["backend", "variant", "n_scaling", "nodes", "tasks_per_node", "threads_per_task", "seed", "repetition"]
         frame = frame.sort_values(sort_keys, kind="stable").reset_index(drop=True)
