@@ -151,6 +151,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("synaptic_events_method", "", "str", "summary", "how synaptic_events was counted"),
     _c("mem_peak_scope", "", "str", "summary", "phase: the peak was reset at each phase; process: peak so far"),
     _c("nest_version", "", "str", "provenance", "nest-simulator's version", "nest"),
+    _c("nest_detailed_timers", "", "bool", "provenance", "NEST was built with detailed timers "
+       "(-Dwith-detailed-timers=ON: time_update, time_deliver_spike_data, ... in the record); the PyPI wheel "
+       "has none. Empty where the run failed before NEST was loaded", "nest"),
     _c("git_dirty", "", "bool", "provenance", "the repository had uncommitted changes"),
     _c("finished_at", "", "str", "record", "end, ISO 8601 UTC"),
     _c("file_sha256", "", "str", "collect", "checksum of the run file that was collected"),

@@ -54,6 +54,7 @@ _TEXT_FROM_RECORD = {
     "failed_phase": "failed_phase", "slurm_job_id": "provenance/slurm.SLURM_JOB_ID",
     "nest_version": "provenance/packages.nest-simulator", "brian2_version": "provenance/packages.brian2",
     "pygenn_version": "provenance/packages.pygenn",
+    "nest_detailed_timers": "provenance/packages.nest_detailed_timers",  # a bool where NEST ran
     "spynnaker_version": "provenance/packages.sPyNNaker", "slurm_array_job_id": "allocation.slurm_array_job_id",
     "slurm_array_task_id": "allocation.slurm_array_task_id", "slurm_step_id": "allocation.slurm_step_id",
     "nodes_used": "allocation.nodes_used", "gpus_per_node": "allocation.gpus_per_node",

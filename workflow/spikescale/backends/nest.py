@@ -48,7 +48,18 @@ class NestBackend(Backend):
     def versions(self) -> dict:
         return {"nest-simulator": self.nest.__version__,
                 "nest_have_mpi": bool(self.nest.build_info.get("have_mpi", False)),
-                "nest_threads_model": str(self.nest.build_info.get("threads_model", ""))}
+                "nest_threads_model": str(self.nest.build_info.get("threads_model", "")),
+                "nest_detailed_timers": self.detailed_timers()}
+
+    # A kernel timer NEST only has when built with -Dwith-detailed-timers=ON (TIMER_DETAILED):
+    # its stopwatches of StopwatchGranularity::Detailed (update, deliver, gather, collocate,
+    # communicate, synchronization) are compiled out otherwise, and their time_* entries are
+    # then missing from the kernel status, not zero. build_info has no flag for it (3.10).
+    DETAILED_TIMER_PROBE = "time_update"
+
+    def detailed_timers(self) -> bool:
+        """Whether this NEST was built with detailed timers (the probe entry is there)."""
+        return self.DETAILED_TIMER_PROBE in self.nest.GetKernelStatus()
 
     def create(self) -> None:
         self.handles = nest_builder.create(self.nest, self.network, record_spikes=self.spec["record_spikes"])
@@ -89,8 +100,10 @@ class NestBackend(Backend):
             nest.Cleanup()
 
     def kernel_timers(self) -> dict:
-        """Every NEST time_* kernel entry (seconds; arrays are per thread). NEST resets
-        them at Prepare(), i.e. at the start of each Simulate()."""
+        """Every NEST time_* kernel entry: wall-clock seconds, time_*_cpu the CPU seconds
+        of the same stopwatch; arrays hold one value per thread of this rank (NEST's
+        threaded stopwatches), scalars are the master thread's. Simulation timers are reset
+        at Prepare(), i.e. at the start of each Simulate(); construction timers add up."""
         status = self.nest.GetKernelStatus()
         return {k: (np.asarray(v) if isinstance(v, (list, tuple)) else v) for k, v in status.items()
                 if k.startswith("time_")}
