@@ -228,3 +228,29 @@ def test_a_good_declaration_loads_and_stays_out_of_every_runs_context(config_dir
         context = run_context(campaign, run)
         assert "outlet" not in context["machine"]["energy"] and context["machine"]["energy"]["rapl"] is True
         assert context == run_context(corrected, same)
+
+
+def test_terms_declared_as_zero_are_not_called_undeclared():
+    row = {"status": "ok", "energy_sim_j": 5.2, "t_sim_s": 0.52, "nodes": 1, "synaptic_events": 2e6,
+           "energy_kind": "measured", "energy_source": "measured: rapl package-0 on 1 node(s)"}
+    outlet = {"source": "desk", "psu_efficiency": 0.92, "pue": 1.0, "idle_nodes_held": 0}
+    energy_j, _, source = outlet_energy(row, outlet, "local.yaml")
+    assert energy_j == pytest.approx(5.2 / 0.92)
+    assert source.endswith("; not declared (0 W): network_w_per_node, storage_w_per_node; declared in machine "
+                           "file local.yaml energy.outlet, source: desk")
+
+
+def test_the_commented_example_in_slurm_generic_is_a_valid_declaration():
+    """The example users copy from (config/machine/slurm-generic.yaml), uncommented, loads."""
+    from spikescale.config import _schema_problems, outlet_problems
+    from spikescale.schemas import load_schema
+
+    text = (REPO / "config" / "machine" / "slurm-generic.yaml").read_text()
+    lines = text.splitlines()
+    start = lines.index("  # outlet:")
+    example = [line.replace("  # ", "  ", 1) if i >= start and line.startswith("  #   ") or i == start else line
+               for i, line in enumerate(lines)]
+    machine = yaml.safe_load("\n".join(example))
+    assert machine["energy"]["outlet"]["psu_efficiency"] == 0.92 and machine["energy"]["outlet"]["idle_node_w"] == 120
+    assert _schema_problems(machine, load_schema("machine"), "slurm-generic.yaml") == []
+    assert outlet_problems(machine, "slurm-generic.yaml") == []

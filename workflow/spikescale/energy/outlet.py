@@ -88,8 +88,8 @@ def _source(row, outlet, machine_file, node_j, nodes, time_column, t_s, emulated
          else missing.append(key))
     if outlet.get("idle_nodes_held"):
         added.append(f"{outlet['idle_nodes_held']} idle held node(s) x {_g(outlet['idle_node_w'])} W")
-    else:
-        missing.append("idle_nodes_held")
+    elif "idle_nodes_held" not in outlet:
+        missing.append("idle_nodes_held")  # declared 0: nothing to add, and nothing left unsaid
     line = f"{head} / psu_efficiency {_g(outlet['psu_efficiency'])}"
     if added:
         line += f" + declared {', '.join(added)} over {time_column} {_g(t_s)} s"
