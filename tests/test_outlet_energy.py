@@ -254,3 +254,37 @@ def test_the_commented_example_in_slurm_generic_is_a_valid_declaration():
     assert machine["energy"]["outlet"]["psu_efficiency"] == 0.92 and machine["energy"]["outlet"]["idle_node_w"] == 120
     assert _schema_problems(machine, load_schema("machine"), "slurm-generic.yaml") == []
     assert outlet_problems(machine, "slurm-generic.yaml") == []
+
+
+@pytest.mark.workflow
+@pytest.mark.needs_nest
+@pytest.mark.slow
+def test_correcting_the_declaration_recollects_and_runs_nothing_again(nest_python, config_dir, tmp_path):
+    """The real workflow, a tiny campaign (4 NEST runs) on a machine with a declared power model
+    (this machine has no meter) and an outlet declaration; then pue corrected: snakemake
+    collects again with the new figure and simulates nothing."""
+    from helpers import checksums, edit_yaml, snakemake
+
+    machine_file = config_dir / "machine" / "local.yaml"
+    energy = {"rapl": False, "nvml": False,
+              "power_model": {"enabled": True, "idle_w_per_node": 40.0, "w_per_busy_core": 5.0},
+              "outlet": {"source": "test declaration", "psu_efficiency": 0.5, "pue": 1.0}}
+    edit_yaml(machine_file, energy=energy)
+    results = tmp_path / "results"
+    snakemake(config_dir, results)
+    out = results / "tiny"
+    first = pd.read_csv(out / "runs.csv", keep_default_na=False)
+    assert len(first) == 4 and (first["energy_kind"] == "modelled").all()
+    assert list(first["energy_outlet_sim_j"]) == pytest.approx(list(first["energy_sim_j"] * 2.0), rel=1e-12)
+    assert first["energy_outlet_source"].str.startswith("modelled node energy ").all()
+    assert first["energy_outlet_source"].str.contains("source: test declaration").all()
+
+    before = checksums(out / "runs")
+    edit_yaml(machine_file, energy={**energy, "outlet": {**energy["outlet"], "pue": 1.5}})
+    again = snakemake(config_dir, results)
+    log = again.stdout + again.stderr
+    assert "(Rule: simulate_" not in log and "(Rule: collect" in log
+    assert checksums(out / "runs") == before  # no run ran again
+    second = pd.read_csv(out / "runs.csv", keep_default_na=False).set_index("run_id").loc[first["run_id"]]
+    assert list(second["energy_outlet_sim_j"]) == pytest.approx(list(first["energy_sim_j"] * 3.0), rel=1e-12)
+    assert list(second["energy_sim_j"]) == list(first["energy_sim_j"])  # what the runs measured is untouched
