@@ -210,6 +210,12 @@ COLUMNS: tuple[Column, ...] = (
        "'unavailable: <reason>'"),
     _c("load_1min_at_start", "", "float", "summary", "the node's 1-minute load average when the run started, "
        "highest over nodes"),
+    # where ranks and threads ran (spikescale.placement, docs/running.md#provenance)
+    _c("threads_share_cores", "", "bool", "summary", "threads that should each have had a core shared one: two "
+       "busy threads last seen on one core during simulate, or more threads per node than cores in the ranks' "
+       "CPU sets without allow_oversubscription; empty: not sampled"),
+    _c("cpu_sets", "", "str", "summary", "the CPUs each rank could run on when it started, e.g. 'r0:0-1 r1:2-3'"),
+    _c("pinning", "", "str", "summary", "the machine file's pinning block as key=value, or 'none declared'"),
 )
 
 NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 from spikescale.models.pd14 import params as P  # noqa: E402
 from spikescale import comm as comm_mod  # noqa: E402
-from spikescale import allocation, disturbance, memory, provenance  # noqa: E402
+from spikescale import allocation, disturbance, memory, placement, provenance  # noqa: E402
 from spikescale.energy import discover as energy_discover  # noqa: E402
 from spikescale.energy.sampler import Sampler  # noqa: E402
 from spikescale.energy.summary import energy_summary  # noqa: E402
@@ -72,6 +72,7 @@ class PhaseTimer:
         self.peak_scope = "phase"
         self.sampler = None  # this node's energy sampler, on the node's first rank only
         self.watch = None  # this rank's disturbance.Watch: others' CPU time over create..simulate
+        self.placement = None  # this rank's placement.Watch: its threads' CPUs over simulate
 
     @contextmanager
     def phase(self, name: str):
@@ -83,6 +84,8 @@ class PhaseTimer:
             self.sampler.mark(name)  # after the barrier: every rank is at the boundary
         if self.watch is not None:
             self.watch.phase_started(name)
+        if self.placement is not None:
+            self.placement.phase_started(name)
         if not memory.reset_peak():
             self.peak_scope = "process"
         self.current = name
@@ -92,6 +95,8 @@ class PhaseTimer:
         wall_s = time.perf_counter() - t0
         if self.watch is not None:
             self.watch.phase_ended(name)
+        if self.placement is not None:
+            self.placement.phase_ended(name)
         self.done[name] = {"attrs": {"order": len(self.done), "wall_s": wall_s, "mem_rss_mb": memory.rss_mb(),
                                      "mem_peak_mb": memory.peak_mb()}}
         self.current = None
@@ -172,7 +177,15 @@ class RankRun:
         self.spec, self.context = spec, context
         self.comm = comm  # None until set-up has MPI up
         self.timer = PhaseTimer(comm)  # without comm yet: the first barrier waits for MPI (see _set_up)
-        self.timer.watch = disturbance.Watch(allocation.rank_placement()["node"])  # load average: now
+        # Where the rank runs, before the simulator is imported: with OMP_PROC_BIND set, the
+        # OpenMP runtime binds the main thread to its first place when it is loaded, and the
+        # mask after that is the thread's, not the rank's (seen: 1 CPU of 2 with 'close').
+        self.at_start = allocation.rank_placement()
+        self.timer.watch = disturbance.Watch(self.at_start["node"])  # load average: now
+        # The machine's pinning before the simulator is imported: its OpenMP runtime reads
+        # OMP_PROC_BIND and OMP_PLACES once, when it is loaded.
+        placement.apply_pinning(context.get("machine", {}).get("pinning"))
+        self.timer.placement = placement.Watch(self.at_start["node"])  # the rank's CPU set: now
         self.rank_tree: dict = {"attrs": {"rank": 0}}
         # Provenance first: a run that later exhausts its memory can still be described.
         self.versions = provenance.package_versions()
@@ -213,7 +226,7 @@ class RankRun:
             self.timer.comm = self.comm
             self.rank_tree["attrs"]["rank"] = self.comm.rank
             set_log_rank(self.comm)
-            self.allocation_tree = check_allocation(self.spec, self.context, self.comm)
+            self.allocation_tree = check_allocation(self.spec, self.context, self.comm, self.at_start)
             self.energy = EnergyOnNode(self.spec, self.context, self.comm, self.allocation_tree)
             self.timer.sampler = self.energy.sampler
             self.energy.measure_idle()
@@ -227,12 +240,16 @@ class RankRun:
         self.kernel_timers = {"construction": self.backend.kernel_timers()}
         if self.spec["t_presim_ms"] > 0:
             with self.timer.phase("presimulate"):
-                self.backend.simulate(self.spec["t_presim_ms"], progress=_progress)
+                self.backend.simulate(self.spec["t_presim_ms"], progress=self._progress)
             self.kernel_timers["presimulate"] = self.backend.kernel_timers()
         with self.timer.phase("simulate"):
-            self.backend.simulate(self.spec["t_sim_ms"], progress=_progress)
+            self.backend.simulate(self.spec["t_sim_ms"], progress=self._progress)
         self.kernel_timers["simulate"] = self.backend.kernel_timers()
         self.spikes_counted = self.backend.spikes_in_last_simulate()
+
+    def _progress(self, done_ms: float, total_ms: float) -> None:
+        _progress(done_ms, total_ms)
+        self.timer.placement.sample()  # mid-simulation: where the threads are now (simulate only)
 
     def _collect(self) -> None:
         self.rank_tree.update(collect_rank(self.spec, self.backend, self.kernel_timers, self.spikes_counted))
@@ -272,6 +289,9 @@ class RankRun:
         writes its own and ends the whole run."""
         self.rank_tree["phases"] = self.timer.done
         self.rank_tree["disturbance"] = self.timer.watch.tree()
+        self.rank_tree["placement"] = self.timer.placement.tree()
+        if self._node_leader():  # after the phases: hwloc's start measures nothing of the run
+            self.rank_tree["node_provenance"] = provenance.node_provenance(self.timer.placement.cpus)
         comm = self.comm or comm_mod.SingleRank()  # failed before MPI was up: every rank speaks for itself
         if not ending.ok and comm.size > 1:
             # The other ranks may be waiting inside the simulator's own communication and would
@@ -288,6 +308,12 @@ class RankRun:
         write_record(out, record)
         log(f"record written: {out} (status {ending.status})")
         return record
+
+    def _node_leader(self) -> bool:
+        """The first rank on its node (every rank, before the ranks' nodes are known)."""
+        nodes = [str(n) for n in self.allocation_tree.get("rank_node", [])]
+        rank = self.rank_tree["attrs"]["rank"]
+        return rank >= len(nodes) or nodes.index(nodes[rank]) == rank
 
     def _record(self, gathered: list[dict], ending: Ending) -> dict:
         return build_record(self.spec, self.context, gathered, ending=ending, host=self.host, versions=self.versions,
@@ -351,9 +377,10 @@ class EnergyOnNode:
         return {"energy": tree}
 
 
-def check_allocation(spec: dict, context: dict, comm) -> dict:
-    """Compare the resources the run got with its request; raise when they differ."""
-    placements = comm.allgather(allocation.rank_placement())
+def check_allocation(spec: dict, context: dict, comm, at_start: dict | None = None) -> dict:
+    """Compare the resources the run got with its request; raise when they differ (at_start:
+    this rank's allocation.rank_placement() from before the simulator was imported)."""
+    placements = comm.allgather(at_start or allocation.rank_placement())
     # Rank 0 asks slurmctld; every rank uses its answer (one query per run, not per rank).
     slurm = comm.allgather(allocation.slurm_allocation(ask_slurmctld=comm.rank == 0))[0]
     allow_over = bool(context.get("machine", {}).get("allow_oversubscription", False))
@@ -420,6 +447,16 @@ def build_record(spec: dict, context: dict, gathered: list[dict], *, ending: End
     summary["t_total_s"] = t_end - _T_START
     threshold = complete("machine", context.get("machine", {}))["disturbance"]["max_other_cpu_share"]
     summary.update(disturbance.run_summary(gathered, threshold))
+    machine = context.get("machine", {})
+    shares = placement.verdict(gathered, spec["tasks_per_node"] * spec["threads_per_task"],
+                               bool(machine.get("allow_oversubscription", False)))
+    share_reason = shares.pop("threads_share_cores_reason")
+    summary.update(shares, pinning=placement.pinning_text(machine.get("pinning")))
+    nodes = {}
+    for tree in gathered:  # topology and CPU settings once per node, under provenance
+        if "node_provenance" in tree:
+            node_tree = tree.pop("node_provenance")
+            nodes.setdefault(node_tree["attrs"]["host"], node_tree)
     record = {
         "attrs": {"run_id": spec["run_id"], "campaign": spec["campaign"], "status": ending.status,
                   "error": ending.error, "error_type": ending.error_type, "failed_phase": ending.failed_phase,
@@ -432,6 +469,11 @@ def build_record(spec: dict, context: dict, gathered: list[dict], *, ending: End
             "packages": {"attrs": versions},
             "slurm": {"attrs": provenance.slurm_variables()},
             "context": json.dumps(context, sort_keys=True),
+            "nodes": nodes,
+            "process": provenance.process_provenance(),
+            "placement": {"attrs": {"threads_share_cores_reason": share_reason, "busy_share": placement.BUSY_SHARE,
+                                    "pinning": placement.pinning_text(machine.get("pinning")),
+                                    **placement.pinning_environment(machine.get("pinning"))}},
         },
         "ranks": {str(tree["attrs"]["rank"]): tree for tree in gathered},
     }
