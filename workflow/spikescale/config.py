@@ -552,6 +552,7 @@ def machine_problems(machine: dict, f_machine: str) -> list[ConfigProblem]:
                                           "executor 'local' runs on this machine only: nodes_max must be 1"))
         if machine.get("mpi", {}).get("launcher") == "srun":
             problems.append(ConfigProblem(f_machine, "mpi.launcher", "srun", "srun needs executor 'slurm'; use mpirun"))
+    problems += pinning_problems(machine, f_machine)
     for i, option in enumerate(machine.get("slurm", {}).get("extra_sbatch", [])):
         name = option.split("=", 1)[0]
         read_as = managed_option_read_as(name)
@@ -582,6 +583,24 @@ def outlet_problems(machine: dict, f_machine: str) -> list[ConfigProblem]:
             f_machine, "energy.outlet.idle_node_w", None,
             f"missing: energy.outlet.idle_nodes_held is {outlet['idle_nodes_held']}; declare the watts one idle "
             "held node draws at its outlet (0 or more)"))
+    return problems
+
+
+def pinning_problems(machine: dict, f_machine: str) -> list[ConfigProblem]:
+    """A launcher binding that no launcher of this machine would apply, or that is given twice."""
+    pinning, mpi = machine.get("pinning", {}), machine.get("mpi", {})
+    problems = []
+    if "srun_cpu_bind" in pinning and machine["executor"] != "slurm":
+        problems.append(ConfigProblem(f_machine, "pinning.srun_cpu_bind", pinning["srun_cpu_bind"],
+                                      "srun only starts runs on a SLURM machine (executor 'slurm'); remove it, "
+                                      "or bind the threads with omp_proc_bind and omp_places"))
+    if "mpirun_bind_to" in pinning:
+        if mpi.get("launcher") != "mpirun":
+            problems.append(ConfigProblem(f_machine, "pinning.mpirun_bind_to", pinning["mpirun_bind_to"],
+                                          "applies to runs started by mpirun: set mpi.launcher: mpirun, or remove it"))
+        if any(str(a).split("=", 1)[0] == "--bind-to" for a in mpi.get("mpirun_args", [])):
+            problems.append(ConfigProblem(f_machine, "mpi.mpirun_args", " ".join(mpi["mpirun_args"]),
+                                          "--bind-to is set by pinning.mpirun_bind_to: remove it from mpirun_args"))
     return problems
 
 

@@ -24,9 +24,10 @@ from spikescale.software import python_command, setup_command
 # The machine settings that change what a run measures (not its description): part of every
 # run's context, so that changing one re-runs the runs. Not `disturbance`: its threshold only
 # judges what a run measured, and collect applies it (store._judge_disturbance), so changing
-# it re-runs nothing.
+# it re-runs nothing. `pinning` is set in the run itself (placement.apply_pinning) and changes
+# where its threads run.
 MACHINE_CONTEXT_KEYS = ("name", "executor", "cores_per_node", "memory_per_node_mb", "exclusive",
-                        "allow_oversubscription", "energy")
+                        "allow_oversubscription", "energy", "pinning")
 
 # The shell command of every simulate rule: the supervisor (spikescale/supervise.py) starts
 # the run's own command and records attempts ended from outside (scancel, time limit, lost node).

@@ -49,8 +49,10 @@ def launch_command(run: dict, machine: dict) -> str:
     if ranks == 1 and not on_slurm:
         return ""
     mpi = machine.get("mpi", {})
+    pinning = machine.get("pinning", {})  # the machine file's binding (placement.py records it)
     if mpi.get("launcher") == "mpirun" and ranks > 1:
-        words = ["mpirun", "-n", str(ranks), "--map-by", f"ppr:{run['tasks_per_node']}:node", "--bind-to", "none"]
+        words = ["mpirun", "-n", str(ranks), "--map-by", f"ppr:{run['tasks_per_node']}:node",
+                 "--bind-to", pinning.get("mpirun_bind_to", "none")]
         if os.geteuid() == 0:
             words.append("--allow-run-as-root")  # CI and the test cluster run as root
         words += [shlex.quote(a) for a in mpi.get("mpirun_args", [])]
@@ -60,6 +62,8 @@ def launch_command(run: dict, machine: dict) -> str:
         words = ["srun", "--overlap", "--kill-on-bad-exit=1", *([f"--mpi={mpi_type}"] if mpi_type else []),
                  f"--nodes={run['nodes']}", f"--ntasks={ranks}", f"--ntasks-per-node={run['tasks_per_node']}",
                  f"--cpus-per-task={run['threads_per_task']}"]
+        if "srun_cpu_bind" in pinning:
+            words.append(f"--cpu-bind={safe_word(pinning['srun_cpu_bind'], 'pinning.srun_cpu_bind')}")
     if on_slurm:
         words.insert(0, shlex.quote(str(SLURM_STEP_SCRIPT)))
     return " ".join(words)
