@@ -15,9 +15,10 @@ EXPERIMENT ?= default
 SNAKEMAKE_ARGS ?=
 
 # Debian packages the MPI build and the MPI and SLURM tests need, accounting (slurmdbd on MariaDB)
-# included (`make system-deps` installs them as root)
+# included, and hwloc-nox, whose lstopo-no-graphics records each node's topology with every run
+# (`make system-deps` installs them as root)
 SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
-	slurmdbd mariadb-server
+	slurmdbd mariadb-server hwloc-nox
 
 .PHONY: brian2genn-env genn env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi slurm-demo check compare
 
