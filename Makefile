@@ -20,7 +20,7 @@ SNAKEMAKE_ARGS ?=
 SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
 	slurmdbd mariadb-server hwloc-nox
 
-.PHONY: brian2genn-env genn env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi slurm-demo check compare
+.PHONY: brian2genn-env genn env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi slurm-demo check compare recipe
 
 help:
 	@echo "make run        build environments, run the default campaign locally and write its report (results/default/)"
@@ -159,6 +159,20 @@ BASELINES_DIR ?= config/baselines
 RESULTS_DIR ?= results
 check: $(WORKFLOW_ENV)/.installed
 	$(WORKFLOW_ENV)/bin/python -m spikescale.analysis.baselines $(BASELINES_DIR)/$(EXPERIMENT).yaml $(RESULTS_DIR)/$(EXPERIMENT)
+
+# The campaign against the PD14 community's benchmarking recipe: each point met, not met or
+# not checkable, with the values and the reason (spikescale.analysis.recipe). A collected
+# campaign is checked on its runs; one that has not run yet on its plan (written to a temporary
+# folder, nothing under results/ changes). Only the workflow environment.
+recipe: $(WORKFLOW_ENV)/.installed
+	@if [ -f $(RESULTS_DIR)/$(EXPERIMENT)/runs.csv ]; then \
+		$(WORKFLOW_ENV)/bin/python -m spikescale.analysis.recipe $(RESULTS_DIR)/$(EXPERIMENT); \
+	else \
+		plan=$$(mktemp -d) && \
+		$(WORKFLOW_ENV)/bin/python -m spikescale.plan --experiment $(EXPERIMENT) --config-dir config \
+			--out-plan $$plan/plan.csv --out-config $$plan/config_resolved.json >/dev/null && \
+		$(WORKFLOW_ENV)/bin/python -m spikescale.analysis.recipe $$plan; rc=$$?; rm -rf $$plan; exit $$rc; \
+	fi
 
 retry-failed: env
 	$(WORKFLOW_ENV)/bin/python -m spikescale.retry results/$(EXPERIMENT)

@@ -20,6 +20,7 @@ include: "workflow/rules/validation.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/compare.smk"
+include: "workflow/rules/community.smk"
 
 
 localrules:
@@ -31,6 +32,9 @@ localrules:
     rtf_energy,
     bennch_export,
     reference_ensemble,
+    recipe,
+    community_entry,
+    community_table,
     validate_run,
     validation_figure,
 
@@ -38,5 +42,5 @@ localrules:
 rule all:
     """The whole campaign: every run, the campaign store and the scaling analysis."""
     input:
-        campaign_outputs() + COMPARE_OUTPUTS,
+        campaign_outputs() + COMMUNITY_OUTPUTS + COMPARE_OUTPUTS,
     default_target: True

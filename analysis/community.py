@@ -122,3 +122,23 @@ def community_table(community: tuple[CommunityResult, ...] = COMMUNITY) -> pd.Da
     frame = pd.DataFrame([asdict(r) | {"label": r.label} for r in community])
     frame["esyn_uj"] = pd.to_numeric(frame["esyn_uj"], errors="coerce")
     return frame
+
+
+def main(argv=None) -> int:
+    """Write the published points as CSV, each row with the source and date (rule community_table)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--out", required=True, type=Path)
+    args = parser.parse_args(argv)
+    table = community_table().assign(source=source_text(), date=SOURCE["date"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(f"{len(table)} published points from {DATA_FILE} ({source_text()})")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

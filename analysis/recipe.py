@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from spikescale.analysis.scaling import performance_runs
+from spikescale.analysis.scaling import is_disturbed, performance_runs
 
 MET, NOT_MET, NOT_CHECKABLE = "met", "not met", "not checkable"
 WARMUP_S = 0.5
@@ -132,8 +132,8 @@ def _groups(frame: pd.DataFrame) -> list[str]:
 
 def _seeds(c: Campaign, perf: pd.DataFrame) -> Point:
     recipe = f"{SEEDS} realisations (seeds) per configuration"
-    runs = perf[perf["status"] == "ok"] if c.collected else perf
-    what = "ok runs" if c.collected else "planned"
+    runs = _ok_perf(c, perf) if c.collected else perf
+    what = "ok, undisturbed runs" if c.collected else "planned"
     if runs.empty:
         return Point("seeds", recipe, NOT_MET, "0 seeds", f"no {what} performance runs")
     counts = runs.groupby(_groups(runs), dropna=False)["seed"].nunique()
@@ -189,7 +189,8 @@ def _accuracy(c: Campaign) -> Point:
 
 
 def _ok_perf(c: Campaign, perf: pd.DataFrame) -> pd.DataFrame:
-    return perf[perf["status"] == "ok"] if c.collected else perf.iloc[0:0]
+    """The runs whose figures count: ok and undisturbed (as in the figures' means)."""
+    return perf[(perf["status"] == "ok") & ~is_disturbed(perf)] if c.collected else perf.iloc[0:0]
 
 
 def _rtf(c: Campaign, perf: pd.DataFrame) -> Point:
@@ -200,7 +201,7 @@ def _rtf(c: Campaign, perf: pd.DataFrame) -> Point:
     rtf = pd.to_numeric(ok["rtf"], errors="coerce").dropna() if "rtf" in ok else pd.Series(dtype=float)
     if rtf.empty:
         return Point("rtf", recipe, NOT_MET, "no RTF", "no successful performance run")
-    return Point("rtf", recipe, MET, f"RTF {rtf.min():.3g} to {rtf.max():.3g} over {len(rtf)} ok run(s)",
+    return Point("rtf", recipe, MET, f"RTF {rtf.min():.3g} to {rtf.max():.3g} over {len(rtf)} ok, undisturbed run(s)",
                  "measured, simulation phase")
 
 
@@ -227,11 +228,11 @@ def _energy_outlet(c: Campaign, perf: pd.DataFrame) -> Point:
     esyn = pd.to_numeric(ok["esyn_outlet_uj"], errors="coerce")
     if len(ok) and esyn.notna().all():
         return Point("energy_outlet", recipe, MET, f"E_syn at the outlet {esyn.min():.3g} to {esyn.max():.3g} uJ "
-                     f"over {len(ok)} ok run(s)", declared)
+                     f"over {len(ok)} ok, undisturbed run(s)", declared)
     sources = ok["energy_outlet_source"].astype(object).fillna("").astype(str) if "energy_outlet_source" in ok else \
         pd.Series("", index=ok.index)
     reasons = "; ".join(dict.fromkeys(s for s in sources[esyn.isna()] if s)) or "no reason recorded"
-    return Point("energy_outlet", recipe, NOT_MET, f"{int(esyn.notna().sum())} of {len(ok)} ok run(s) have it",
+    return Point("energy_outlet", recipe, NOT_MET, f"{int(esyn.notna().sum())} of {len(ok)} ok, undisturbed run(s) have it",
                  f"energy at the outlet: {reasons}")
 
 

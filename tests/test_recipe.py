@@ -76,7 +76,7 @@ def test_collected_runs_meeting_the_recipe(tmp_path):
     rows = full_campaign(esyn_outlet_uj=0.9, energy_outlet_source="outlet: psu 0.94, pue 1.2 (vendor sheet)")
     points = by_point(recipe.check(recipe.read_campaign(runs_csv(tmp_path, rows))))
     assert all(p.status == recipe.MET for p in points.values()), [p for p in points.values() if p.status != "met"]
-    assert points["rtf"].found == "RTF 0.8 to 0.8 over 10 ok run(s)"
+    assert points["rtf"].found == "RTF 0.8 to 0.8 over 10 ok, undisturbed run(s)"
     assert "10 of 10 validation run(s) valid" in points["accuracy"].found
 
 
@@ -84,9 +84,10 @@ def test_collected_runs_say_what_they_lack(tmp_path):
     rows = full_campaign(esyn_outlet_uj=float("nan"),
                          energy_outlet_source="unavailable: the machine declares no energy.outlet")
     rows[12]["validation"] = "invalid: 3 of 24 outside the reference spread: L4E rate"
-    rows[3]["status"] = "failed"  # nine ok seeds left at this shape
+    rows[3]["status"] = "failed"  # eight ok, undisturbed seeds left at this shape
+    rows[4]["disturbed"] = True
     points = by_point(recipe.check(recipe.read_campaign(runs_csv(tmp_path, rows))))
-    assert points["seeds"].reason == "seeds: 9 < 10"
+    assert points["seeds"].reason == "seeds: 8 < 10"
     assert points["accuracy"].status == recipe.NOT_MET and "1 invalid, e.g. invalid: 3 of 24" in points["accuracy"].reason
     assert points["energy_outlet"].reason == ("energy at the outlet: unavailable: the machine declares no "
                                               "energy.outlet")
