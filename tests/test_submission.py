@@ -3,6 +3,7 @@
 caveats it must carry, the campaign's provenance; energy at the outlet only where the runs
 have it, else said plainly."""
 
+import json
 import math
 
 import pandas as pd
@@ -122,6 +123,25 @@ def test_real_small_campaign_gives_entry_recipe_and_community_table(nest_python,
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Community" in html and all(name in html for name in ("recipe.csv", "community_entry.yaml",
                                                                  "community.csv"))
+
+
+def test_process_node_from_the_machine_file(tmp_path, config_dir):
+    from spikescale.config import load_campaign
+    from spikescale.errors import ConfigError
+
+    machine = yaml.safe_load((config_dir / "machine" / "slurm-generic.yaml").read_text())
+    (config_dir / "machine" / "slurm-generic.yaml").write_text(yaml.safe_dump(machine | {"process_node_nm": 7}))
+    campaign = load_campaign("recipe_pd14_dc", config_dir)  # the schema accepts it
+    folder = tmp_path / "c"
+    folder.mkdir()
+    frame().to_csv(folder / "runs.csv", index=False)
+    (folder / "config_resolved.json").write_text(json.dumps({"files": campaign.files, **campaign.resolved()}))
+    (one,) = entries(folder)["entries"]
+    assert one["entry"]["process_node_nm"] == 7
+    assert one["provenance"]["config_files"]["machine"].endswith("slurm-generic.yaml")
+    with pytest.raises(ConfigError, match=r"slurm-generic.yaml: process_node_nm = -7: must be > 0"):
+        (config_dir / "machine" / "slurm-generic.yaml").write_text(yaml.safe_dump(machine | {"process_node_nm": -7}))
+        load_campaign("recipe_pd14_dc", config_dir)
 
 
 def test_command_line(tmp_path, capsys):
