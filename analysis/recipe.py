@@ -123,7 +123,8 @@ def _model_time(perf: pd.DataFrame) -> Point:
     found = f"model time {_values(perf['t_sim_s'])} s"
     if low >= MODEL_TIME_S:
         return Point("model_time", recipe, MET, found, f"{low:g} s >= {MODEL_TIME_S:g} s")
-    return Point("model_time", recipe, NOT_MET, found, f"model time: {low:g} s < {MODEL_TIME_S:g} s required (t_sim_ms)")
+    return Point("model_time", recipe, NOT_MET, found,
+                 f"model time: {low:g} s < {MODEL_TIME_S:g} s required (t_sim_ms)")
 
 
 def _groups(frame: pd.DataFrame) -> list[str]:
@@ -232,7 +233,8 @@ def _energy_outlet(c: Campaign, perf: pd.DataFrame) -> Point:
     sources = ok["energy_outlet_source"].astype(object).fillna("").astype(str) if "energy_outlet_source" in ok else \
         pd.Series("", index=ok.index)
     reasons = "; ".join(dict.fromkeys(s for s in sources[esyn.isna()] if s)) or "no reason recorded"
-    return Point("energy_outlet", recipe, NOT_MET, f"{int(esyn.notna().sum())} of {len(ok)} ok, undisturbed run(s) have it",
+    return Point("energy_outlet", recipe, NOT_MET,
+                 f"{int(esyn.notna().sum())} of {len(ok)} ok, undisturbed run(s) have it",
                  f"energy at the outlet: {reasons}")
 
 

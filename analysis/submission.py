@@ -155,7 +155,7 @@ def entries(folder: str | Path) -> dict:
                       "num_nodes": int(g["nodes"]), "system": _system(folder, group, machine),
                       "process_node_nm": process_node, "rtf": _number(rtf.median()) if len(rtf) else None,
                       "esyn_muJ": energy["esyn_muJ"], "drive": drive, "comment": comment},
-            "rtf_spread": {"min": _number(rtf.min()), "max": _number(rtf.max()), "n_runs": int(len(rtf))},
+            "rtf_spread": {"min": _number(rtf.min()), "max": _number(rtf.max()), "n_runs": len(rtf)},
             "caveats": caveats,
             "provenance": provenance_of(folder, group, campaign.config),
         })

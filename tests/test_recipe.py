@@ -88,7 +88,8 @@ def test_collected_runs_say_what_they_lack(tmp_path):
     rows[4]["disturbed"] = True
     points = by_point(recipe.check(recipe.read_campaign(runs_csv(tmp_path, rows))))
     assert points["seeds"].reason == "seeds: 8 < 10"
-    assert points["accuracy"].status == recipe.NOT_MET and "1 invalid, e.g. invalid: 3 of 24" in points["accuracy"].reason
+    assert points["accuracy"].status == recipe.NOT_MET
+    assert "1 invalid, e.g. invalid: 3 of 24" in points["accuracy"].reason
     assert points["energy_outlet"].reason == ("energy at the outlet: unavailable: the machine declares no "
                                               "energy.outlet")
 
