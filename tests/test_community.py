@@ -89,3 +89,13 @@ def test_malformed_file_names_file_entry_and_key(raw, tmp_path, change, where, s
     with pytest.raises(CommunityDataError) as exc:
         read_community(path)
     assert str(exc.value).startswith(f"{path}: {where}:") and says in str(exc.value)
+
+
+def test_command_writes_the_14_points_with_source_and_date(raw, tmp_path, capsys):
+    out = tmp_path / "analysis" / "community.csv"
+    assert community.main(["--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 14 and list(table["rtf"]) == [e["rtf"] for e in raw["points"]]
+    assert (table["date"].astype(str) == str(raw["date"])).all()
+    assert table["source"].str.contains("performance_data_raw.yaml").all()
+    assert "14 published points" in capsys.readouterr().out
