@@ -459,14 +459,14 @@ def weak_scaling_problems(c: Campaign) -> list[ConfigProblem]:
 
 
 def shape_problems(c: Campaign) -> list[ConfigProblem]:
-    """Per resource shape, the model at that shape's size: a valid n_scaling, memory on the
-    shape's nodes, and (NEST) enough virtual processes for its connections."""
+    """Per resource shape, the model at that shape's size: a valid n_scaling, memory and
+    walltime that the machine can give each backend's run (spikescale.estimate), and (NEST)
+    enough virtual processes for its connections."""
     # Imported here: the model package is not needed to read a config file.
     from spikescale.models.pd14 import derived
-    from spikescale.resources import estimated_memory_mb
 
-    exp, model, machine = c.experiment, c.model, c.machine
-    f_exp, f_machine = c.files["experiment"], c.files["machine"]
+    exp, model = c.experiment, c.model
+    f_exp = c.files["experiment"]
     problems = []
     for shape in resource_shapes(exp):
         nodes, tasks, threads = shape
@@ -477,14 +477,9 @@ def shape_problems(c: Campaign) -> list[ConfigProblem]:
                                           f"gives n_scaling = {n_scaling:g} at {where}; n_scaling must lie in (0, 1]"))
             continue
         resources = {"nodes": nodes, "tasks_per_node": tasks, "threads_per_task": threads}
-        run = {"n_scaling": n_scaling, "k_scaling": k_scaling, "drive": model["drive"],
-               "thalamic_input": model["thalamic_input"], "nodes": nodes, "tasks_per_node": tasks}
-        mem_mb, mem_have = estimated_memory_mb(run), machine["memory_per_node_mb"] * nodes
-        if mem_mb > mem_have:
-            problems.append(ConfigProblem(
-                f_exp, "axes", resources,
-                f"PD14 at n_scaling={n_scaling:g}, k_scaling={k_scaling:g} needs about {mem_mb:,} MB; "
-                f"{nodes} node(s) of machine {machine['name']!r} ({f_machine}) have {mem_have:,} MB"))
+        run = {"n_scaling": n_scaling, "k_scaling": k_scaling, **{k: model[k] for k in (
+            "drive", "thalamic_input", "t_presim_ms", "t_sim_ms", "dt_ms")}, **resources}
+        problems += estimate_problems(c, run, resources)
         if "nest" in exp["backends"]:
             net = derived.derive(n_scaling, k_scaling, model["drive"], model["thalamic_input"])
             need = derived.min_virtual_processes_nest(net)
@@ -495,6 +490,34 @@ def shape_problems(c: Campaign) -> list[ConfigProblem]:
                     f"NEST stores at most 134,217,726 connections per virtual process; PD14 at n_scaling={n_scaling:g}, "
                     f"k_scaling={k_scaling:g} has {net.connections_total():,} connections and needs >= {need} virtual "
                     f"processes (nodes x tasks x threads), this shape has {vps}"))
+    return problems
+
+
+def estimate_problems(c: Campaign, run: dict, resources: dict) -> list[ConfigProblem]:
+    """Each backend's run at one shape against the machine's memory per node and time limit,
+    from spikescale.estimate; a backend whose figure is not known is never refused."""
+    from spikescale.estimate import estimate_run
+
+    machine, f_exp, f_machine = c.machine, c.files["experiment"], c.files["machine"]
+    size = f"PD14 at n_scaling={run['n_scaling']:g}, k_scaling={run['k_scaling']:g}"
+    problems = []
+    for backend in c.experiment["backends"]:
+        variants = c.variants_of(backend)
+        software = c.entry(backend, variants[0]) if variants else {}
+        est = estimate_run({**run, "backend": backend}, machine, software)
+        have_mb = machine["memory_per_node_mb"]
+        if est.mem_mb_per_node is not None and est.mem_mb_per_node > have_mb:
+            problems.append(ConfigProblem(
+                f_exp, "axes", resources,
+                f"{size} on {backend} needs about {est.mem_mb_per_node:,.0f} MB per node ({est.mem_basis}); "
+                f"a node of machine {machine['name']!r} ({f_machine}) has {have_mb:,} MB (memory_per_node_mb)"))
+        limit_s = machine["walltime_max_min"] * 60
+        if est.walltime_s is not None and est.walltime_s > limit_s:
+            problems.append(ConfigProblem(
+                f_exp, "axes", resources,
+                f"{size} on {backend} with {run['t_presim_ms']:g} + {run['t_sim_ms']:g} ms of model time takes about "
+                f"{est.walltime_s / 60:,.0f} min ({est.time_basis}); machine {machine['name']!r} ({f_machine}) allows "
+                f"walltime_max_min = {machine['walltime_max_min']}"))
     return problems
 
 

@@ -1,8 +1,7 @@
 """What one run asks of the machine: cores, memory, walltime (Snakemake resources).
 
-Memory is an estimate from the connection count, calibrated on this project's machines
-(NEST 3.10, PD14 full scale: ~12 GB for 299 M connections; scale 0.1: ~0.5 GB), with
-headroom. It is used to refuse runs that cannot fit before any job is submitted.
+Memory comes from spikescale.estimate, the per-backend model that also refuses runs that
+cannot fit before any job is submitted.
 """
 
 from __future__ import annotations
@@ -12,16 +11,17 @@ import re
 import shlex
 from pathlib import Path
 
-from spikescale.models.pd14 import derived
+from spikescale import estimate
 
-BYTES_PER_CONNECTION = 45  # NEST static_synapse plus connection infrastructure, with headroom
-MB_PER_RANK = 600  # interpreter, NEST kernel, buffers
+# What Snakemake reserves for a run whose backend has no memory model (a GPU run, brian2genn):
+# it only spaces local jobs; nothing is refused on it.
+UNKNOWN_MEMORY_MB = 2000
 
 
 def estimated_memory_mb(run: dict) -> int:
-    net = derived.network_of(run)
-    ranks = run["nodes"] * run["tasks_per_node"]
-    return int(MB_PER_RANK * ranks + net.connections_total() * BYTES_PER_CONNECTION / 1e6)
+    """The whole run's memory (all of its nodes), MB."""
+    per_node, _ = estimate.memory_per_node_mb(run)
+    return int(UNKNOWN_MEMORY_MB if per_node is None else per_node) * run["nodes"]
 
 
 def cores_requested(run: dict, machine: dict) -> int:

@@ -1,0 +1,231 @@
+"""What a run will need before it is submitted: peak memory per node and walltime.
+
+Both come from the model's size (connections, neurons and expected synaptic events, from
+spikescale.models.pd14.derived) and the run's shape, with constants calibrated on this
+project's reference machine (2 cores, 24 GiB): memory by tests/benchmarks/memory_calibration.py
+(PD14 at scales 0.05, 0.1 and 0.2, the whole process tree sampled) and by the full-scale
+benchmark (tests/benchmarks/full_scale.py); times by the idle-machine benchmarks named in each
+basis text. The configuration check (spikescale.config.shape_problems) refuses, before any
+job starts, a machine whose nodes cannot hold a run or whose time limit cannot, naming the
+figures.
+
+A backend whose memory or time is not known here gets no figure and a reason, and is never
+refused on a guess: a SpiNNaker board (its memory is the board's), GeNN and brian2genn on a
+GPU (device memory is not the host's; no GPU was measured at these sizes).
+
+The time estimate is for cores like this machine's (an Intel Xeon, 2 cores shared in a
+container); on a cluster's cores it is an upper estimate rather than a prediction. The
+configuration advisor (docs, issue on prediction) is where fitted, checked predictions belong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spikescale.models.pd14 import derived
+from spikescale.models.pd14 import params as P
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """Peak resident memory of one process (tree): a base plus a cost per connection held."""
+
+    base_mb: float  # interpreter, simulator, buffers (MB = 10^6 bytes, as spikescale.memory)
+    bytes_per_connection: float  # per connection the simulator stores (derived.connections_total)
+    basis: str  # how the constants were found
+
+
+@dataclass(frozen=True)
+class TimeModel:
+    """Core-seconds of each phase of one run, split into parts that divide over the cores
+    the run uses (all of its threads and ranks, or one where the backend is serial)."""
+
+    fixed_s: float  # start-up, code generation and compilation: not divided
+    construct_core_s_per_connection: float
+    sim_core_s_per_event: float  # per recurrent synaptic event (derived rates x out-degree)
+    sim_core_s_per_neuron_step: dict  # per neuron and time step, by drive ("poisson", "dc")
+    parallel: bool  # False: the backend uses one core whatever the shape
+    basis: str
+
+
+_MEM_BASIS = ("tests/benchmarks/memory_calibration.py at PD14 scales 0.05, 0.1, 0.2 (whole process tree, "
+              "2026-11-30)")
+
+MEMORY_MODELS: dict[str, MemoryModel] = {
+    # NEST 3.10: the fit at scales 0.05-0.2 gives 131 MB + 46 B per connection; full scale
+    # (tests/benchmarks/full_scale.py, 298.9 M connections, 4 threads) peaked at 15.1 GB, i.e.
+    # 50 B per connection. The larger figure is kept: a refusal must not be too lenient.
+    "nest": MemoryModel(150.0, 50.0, f"{_MEM_BASIS} and the full-scale run (15.1 GB)"),
+    # Brian2 2.9 (cpp_standalone): the Python side draws the connectivity with numpy (int64
+    # indices, float64 weights and delays, temporaries) and keeps it while the compiled program
+    # (a child process) loads it again: the tree's peak was 530 MB at scale 0.1 and 1,630 MB at
+    # 0.2, i.e. about 163 MB + 123 B per connection.
+    "brian2": MemoryModel(170.0, 125.0, _MEM_BASIS + "; the Python process and its compiled program together"),
+    # PyGeNN 5.4 on the CPU backend (host memory: on a GPU the device holds the synapses).
+    # fitted: 91 MB + 40.7 B per connection
+    "genn": MemoryModel(100.0, 42.0, _MEM_BASIS + "; CPU backend only"),
+    # The SpiNNaker emulator (sPyNNaker's mapping on a virtual board, dynamics in numpy).
+    # sPyNNaker's mapping of every connection (synaptic matrices as the board would hold them)
+    # plus the emulator's own arrays: 207 MB + 187 B per connection fitted.
+    "spinnaker": MemoryModel(210.0, 190.0, _MEM_BASIS + "; the emulator only (a board holds its own memory)"),
+}
+
+MEMORY_UNKNOWN = {
+    "brian2genn": "brian2genn's memory was not calibrated (it picks a GPU or the CPU at run time; on a GPU the "
+                  "synapses are in device memory)",
+}
+
+TIME_MODELS: dict[str, TimeModel] = {
+    # NEST 3.10, one thread, scale 0.1 Poisson: construction 0.98 s, RTF 7.06 (an idle
+    # campaign, compare_versions); full scale DC, 4 threads on 2 cores: connection 74 s, RTF 40
+    # (full-scale benchmark). Poisson drive costs per neuron and step (one poisson_generator
+    # event per neuron and step through the connection infrastructure).
+    "nest": TimeModel(5.0, 5.0e-7, 8.3e-8, {"poisson": 8.1e-8, "dc": 5.0e-9}, True,
+                      "NEST at scale 0.1 (Poisson, idle machine) and full scale (DC), this machine"),
+    # Brian2 2.9, one thread, scale 0.1 Poisson: construction 0.7 s, compile ~10 s, RTF 1.5.
+    # Its cost per event is taken as NEST's (not measured apart).
+    "brian2": TimeModel(30.0, 3.0e-7, 8.3e-8, {"poisson": 1.0e-8, "dc": 1.0e-8}, True,
+                        "Brian2 at scale 0.1 (Poisson, idle machine); per-event cost taken as NEST's"),
+    # PyGeNN 5.4, CPU backend (one thread), scale 0.1 Poisson: RTF 1.71 (double precision).
+    "genn": TimeModel(30.0, 3.0e-7, 8.3e-8, {"poisson": 1.2e-8, "dc": 1.2e-8}, False,
+                      "PyGeNN CPU at scale 0.1 (docs/genn.md); per-event cost taken as NEST's; one thread"),
+    # The SpiNNaker emulator: RTF 2.64 at scale 0.1 on one core (docs/spinnaker.md).
+    "spinnaker": TimeModel(60.0, 1.0e-6, 1.5e-7, {"poisson": 1.5e-8, "dc": 1.5e-8}, False,
+                           "the SpiNNaker emulator at scale 0.1 (docs/spinnaker.md); one core"),
+}
+
+TIME_UNKNOWN = {
+    "brian2genn": "brian2genn's time was not calibrated beyond scale 0.1 (compilation alone ~70-110 s)",
+}
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    backend: str
+    mem_mb_per_node: float | None  # None: not known (mem_basis says why)
+    mem_basis: str
+    walltime_s: float | None  # None: not known (time_basis says why)
+    time_basis: str
+
+
+def expected_synaptic_events(net: derived.Network, t_model_s: float) -> float:
+    """Recurrent synaptic events in t_model_s at the full-scale mean rates (PD14 keeps its
+    rates at smaller scales through the K_scaling compensation)."""
+    return float((np.asarray(P.FULL_MEAN_RATES_HZ) * net.num_neurons * net.out_degree).sum() * t_model_s)
+
+
+def on_gpu(backend: str, software: dict | None, machine: dict | None = None) -> bool:
+    """PyGeNN on CUDA, or on 'auto' where the machine declares GPUs (where auto picks CUDA).
+    brian2genn picks its device at run time and has no model either way."""
+    chosen = ((software or {}).get("pygenn") or {}).get("backend", "auto")
+    has_gpus = bool((machine or {}).get("gpus_per_node"))
+    return backend == "genn" and (chosen == "cuda" or (chosen == "auto" and has_gpus))
+
+
+def memory_per_node_mb(run: dict, backend: str | None = None, software: dict | None = None,
+                       machine: dict | None = None) -> tuple[float | None, str]:
+    """Peak memory of the run's busiest node (MB) and how it was found. ``run``: a spec (or
+    the few keys network_of and the shape need)."""
+    backend = backend or run.get("backend", "nest")
+    if on_gpu(backend, software, machine):
+        return None, f"{backend} on a GPU: device memory, not estimated"
+    model = MEMORY_MODELS.get(backend)
+    if model is None:
+        return None, MEMORY_UNKNOWN.get(backend, f"no memory model for backend {backend!r}")
+    net = derived.network_of(run)
+    nodes, tasks = run["nodes"], run["tasks_per_node"]
+    # connections are spread evenly over ranks (NEST: by target neuron), each rank has its base
+    mem = tasks * model.base_mb + net.connections_total() * model.bytes_per_connection / 1e6 / nodes
+    return mem, (f"{tasks} process(es) x {model.base_mb:.0f} MB + {net.connections_total():,} connections x "
+                 f"{model.bytes_per_connection:.0f} B / {nodes} node(s); {model.basis}")
+
+
+def walltime_s(run: dict, cores_per_node: int, backend: str | None = None,
+               software: dict | None = None, machine: dict | None = None) -> tuple[float | None, str]:
+    """Wall time of the whole run (start-up, construction, presimulation, simulation) and how
+    it was found."""
+    backend = backend or run.get("backend", "nest")
+    if on_gpu(backend, software, machine):
+        return None, f"{backend} on a GPU: not estimated (no GPU measured at these sizes)"
+    model = TIME_MODELS.get(backend)
+    if model is None:
+        return None, TIME_UNKNOWN.get(backend, f"no time model for backend {backend!r}")
+    net = derived.network_of(run)
+    cores = 1
+    if model.parallel:
+        cores = run["nodes"] * min(run["tasks_per_node"] * run["threads_per_task"], cores_per_node)
+    t_model_s = (run["t_presim_ms"] + run["t_sim_ms"]) / 1000.0
+    steps = net.n_neurons * t_model_s * 1000.0 / run["dt_ms"]
+    core_s = (net.connections_total() * model.construct_core_s_per_connection
+              + expected_synaptic_events(net, t_model_s) * model.sim_core_s_per_event
+              + steps * model.sim_core_s_per_neuron_step[run["drive"]])
+    total = model.fixed_s + core_s / cores
+    return total, (f"{model.fixed_s:.0f} s fixed + {core_s:,.0f} core-s over {cores} core(s) "
+                   f"({t_model_s:g} s of model time); {model.basis}")
+
+
+def estimate_run(run: dict, machine: dict, software: dict | None = None) -> RunEstimate:
+    backend = run.get("backend", "nest")
+    mem, mem_basis = memory_per_node_mb(run, backend, software, machine)
+    wall, time_basis = walltime_s(run, int(machine["cores_per_node"]), backend, software, machine)
+    return RunEstimate(backend, mem, mem_basis, wall, time_basis)
+
+
+def campaign_table(campaign) -> list[dict]:
+    """One row per backend and shape of a campaign: the estimates beside the machine's limits."""
+    from spikescale.plan import plan_runs
+
+    rows, seen = [], set()
+    for run in plan_runs(campaign):
+        key = (run.backend, run.variant, run.nodes, run.tasks_per_node, run.threads_per_task, run.n_scaling)
+        if key in seen:
+            continue
+        seen.add(key)
+        est = estimate_run(run.spec(), campaign.machine, campaign.entry(run.backend, campaign.variants_of(run.backend)[0]))
+        rows.append({"backend": run.backend, "variant": run.variant, "nodes": run.nodes,
+                     "tasks_per_node": run.tasks_per_node, "threads_per_task": run.threads_per_task,
+                     "n_scaling": run.n_scaling, "mem_mb_per_node": est.mem_mb_per_node,
+                     "memory_per_node_mb": campaign.machine["memory_per_node_mb"],
+                     "walltime_min": None if est.walltime_s is None else est.walltime_s / 60,
+                     "walltime_max_min": campaign.machine["walltime_max_min"],
+                     "mem_basis": est.mem_basis, "time_basis": est.time_basis})
+    return rows
+
+
+def main(argv=None) -> int:
+    """python -m spikescale.estimate --experiment NAME [--config-dir config]: each backend's and
+    shape's estimated memory per node and walltime beside the machine's limits. A campaign
+    whose runs cannot fit is refused when it loads, with the same figures."""
+    import argparse
+
+    from spikescale.config import load_campaign
+    from spikescale.errors import ConfigError
+
+    ap = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    ap.add_argument("--experiment", required=True)
+    ap.add_argument("--config-dir", default="config")
+    args = ap.parse_args(argv)
+    try:
+        campaign = load_campaign(args.experiment, args.config_dir)
+    except ConfigError as err:
+        print(err)
+        return 1
+    print(f"{'backend':<11}{'variant':<10}{'shape':<10}{'scale':>6}{'memory/node MB':>16}{'limit':>9}"
+          f"{'walltime min':>14}{'limit':>7}")
+    bases = {}
+    for r in campaign_table(campaign):
+        mem = "unknown" if r["mem_mb_per_node"] is None else f"{r['mem_mb_per_node']:,.0f}"
+        wall = "unknown" if r["walltime_min"] is None else f"{r['walltime_min']:,.1f}"
+        shape = f"{r['nodes']}x{r['tasks_per_node']}x{r['threads_per_task']}"
+        print(f"{r['backend']:<11}{r['variant'] or '-':<10}{shape:<10}{r['n_scaling']:>6g}{mem:>16}"
+              f"{r['memory_per_node_mb']:>9,}{wall:>14}{r['walltime_max_min']:>7}")
+        bases.setdefault(r["backend"], (r["mem_basis"].split("; ", 1)[-1], r["time_basis"].split("; ", 1)[-1]))
+    for backend, (mem_basis, time_basis) in bases.items():
+        print(f"{backend}: memory from {mem_basis}; time from {time_basis}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
