@@ -30,6 +30,7 @@ localrules:
     strong_scaling,
     weak_scaling,
     rtf_energy,
+    phase_breakdown,
     bennch_export,
     reference_ensemble,
     recipe,

@@ -70,6 +70,31 @@ rule rtf_energy:
         " --png {output.png:q} --pdf {output.pdf:q} 2>&1 | tee {log:q}"
 
 
+rule phase_breakdown:
+    """NEST's simulation time per resource shape split by its kernel timers (update, deliver,
+    communicate, synchronize, other) as beNNch-plot draws it; runs of a NEST without detailed
+    timers show t_sim unresolved, and the figure says so (docs/analysis.md#phase-breakdown)."""
+    input:
+        runs=f"{RESULTS}/runs.csv",
+        h5=f"{RESULTS}/campaign.h5",
+    output:
+        table=report(f"{RESULTS}/analysis/phase_breakdown.csv", caption="../report/phase_breakdown_table.rst",
+                     category="Scaling", labels={"figure": "NEST phase breakdown", "kind": "table"}),
+        png=report(f"{RESULTS}/analysis/phase_breakdown.png", caption="../report/phase_breakdown.rst",
+                   category="Scaling", labels={"figure": "NEST phase breakdown", "kind": "figure"}),
+        pdf=f"{RESULTS}/analysis/phase_breakdown.pdf",
+    log:
+        f"{RESULTS}/logs/phase_breakdown.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/workflow.yaml"
+    shell:
+        "python -m spikescale.analysis.phase_breakdown --runs {input.runs:q} --campaign-h5 {input.h5:q}"
+        " --table {output.table:q} --png {output.png:q} --pdf {output.pdf:q} 2>&1 | tee {log:q}"
+
+
 rule bennch_export:
     """The campaign in beNNch-plot's CSV columns (time_simulate, time_construction_create,
     ...), so that beNNch-plot can plot it; the mapping is in docs/analysis.md."""
