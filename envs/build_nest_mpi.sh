@@ -12,9 +12,13 @@
 # Where:
 #   <cache> = ${SPIKESCALE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/spikescale}
 #   .venvs/nest-mpi/                 the venv; its stamp file .spikescale-selftest-ok is
-#                                    written only after the MPI self-test below passed, and
-#                                    while it exists this script reuses the venv and exits 0
-#   <cache>/wheels/nest-3.10.0-mpi-<models>/  the NEST wheel built here, with build-info.txt
+#                                    written only after the MPI self-test below passed and
+#                                    names the wheel installed; while it names this script's
+#                                    wheel folder, the script reuses the venv and exits 0
+#   <cache>/wheels/nest-3.10.0-mpi-<models>-timers/  the NEST wheel built here (with NEST's
+#                                    detailed timers, -Dwith-detailed-timers=ON; the folder
+#                                    name says so, so that a wheel cached before without them,
+#                                    ...-mpi-<models>/, is never reused), with build-info.txt
 #                                    and build.log; when the venv is (re)made and a wheel is
 #                                    there, it is only reinstalled, never rebuilt. Delete the
 #                                    folder to force a rebuild (e.g. after an OpenMPI upgrade).
@@ -23,14 +27,16 @@
 #   SPIKESCALE_CACHE        cache root (see above)
 #   SPIKESCALE_NEST_MODELS  pd14 (default): compile in only the models PD14 uses (a much
 #                           shorter build); full: NEST's full model set (as the PyPI wheel).
-#                           The venv path does not change with it: delete the venv to switch.
+#                           Each set has its own wheel folder; switching rebuilds the venv
+#                           (its stamp names the other folder) and reuses a wheel built before.
 #   PYTHON                  interpreter that creates the venv (default python3)
 #
 # Needs (Debian/Ubuntu): apt-get install build-essential cmake openmpi-bin libopenmpi-dev
 #   libgsl-dev libboost-dev libltdl-dev python3-dev python3-venv
 # The build compiles with 2 parallel jobs. On 2 cores: NEST with the PD14 model set ~4 min
-# (the full set ~22 min), mpi4py from source ~3 min, so ~7 min in all from nothing; a venv
-# rebuilt from the kept wheel (and pip's cached mpi4py wheel) takes ~15 s.
+# idle, 6.5 min measured without detailed timers and 11 min with them (2026-11-30, the machine
+# shared with other work: 8 min of CPU) (the full set ~22 min), mpi4py from source ~3 min; a
+# venv rebuilt from the kept wheel (and pip's cached mpi4py wheel) takes ~25 s.
 #
 # Import order in one process: `import nest` FIRST, then `from mpi4py import MPI`. NEST's
 # kernel calls MPI_Init_thread(FUNNELED) when nest is imported; mpi4py then sees MPI
@@ -53,7 +59,11 @@ stamp="$env_dir/.spikescale-selftest-ok"
 python="${PYTHON:-python3}"
 models_choice="${SPIKESCALE_NEST_MODELS:-pd14}"
 
-if [[ -f "$stamp" ]]; then
+# The wheel folder names what is compiled in: the model set and the detailed timers.
+wheel_dir="$cache/wheels/nest-$NEST_VERSION-mpi-$models_choice-timers"
+# A venv stamped with another wheel folder (an older build, e.g. without detailed timers, or
+# the other model set) is rebuilt.
+if [[ -f "$stamp" ]] && grep -qF "wheel $wheel_dir/" "$stamp"; then
     echo "reusing $env_dir"
     exit 0
 fi
@@ -123,7 +133,6 @@ echo "installed $(basename "$requirements") in $(($(date +%s) - step_start))s"
 
 # --- the NEST wheel: built once, then only reinstalled -----------------------------------
 py_tag="$("$env_dir/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
-wheel_dir="$cache/wheels/nest-$NEST_VERSION-mpi-$models_choice"
 shopt -s nullglob
 wheels=("$wheel_dir"/nest_simulator-"$NEST_VERSION"-"$py_tag"-*.whl)
 shopt -u nullglob
@@ -132,8 +141,11 @@ if ((${#wheels[@]} == 0)); then
     # What the PyPI wheel is built with (its pyproject.toml: GSL, Boost, OpenMP, with-optimize
     # -O2, and scikit-build-core's default CMAKE_BUILD_TYPE=Release, whose -O3 -DNDEBUG come
     # last and so win), plus MPI and the model list. scikit-build-core puts CMAKE_ARGS after
-    # pyproject's defines, so these override them.
-    cmake_args="-Dwith-mpi=ON -Dwith-openmp=ON -Dwith-gsl=ON -Dwith-boost=ON -Dwith-optimize=-O2 ${model_args[*]}"
+    # pyproject's defines, so these override them. -Dwith-detailed-timers=ON: NEST's
+    # per-thread kernel timers of the simulation loop (time_update, time_deliver_spike_data,
+    # time_gather_spike_data, ...), which the phase-breakdown figure splits t_sim into; the
+    # PyPI wheel has none of them.
+    cmake_args="-Dwith-mpi=ON -Dwith-openmp=ON -Dwith-gsl=ON -Dwith-boost=ON -Dwith-optimize=-O2 -Dwith-detailed-timers=ON ${model_args[*]}"
     mkdir -p "$wheel_dir"
     work="$(mktemp -d "$wheel_dir/.build.XXXXXX")"
     cleanup+=("$work")
@@ -161,6 +173,7 @@ if ((${#wheels[@]} == 0)); then
     {
         echo "nest-simulator $NEST_VERSION built $(date -u +%Y-%m-%dT%H:%M:%SZ) in ${elapsed}s"
         echo "CMAKE_ARGS=$cmake_args"
+        echo "detailed timers: on (-Dwith-detailed-timers=ON)"
         echo "python $("$env_dir/bin/python" -c 'import sys; print(sys.version.split()[0])')"
         echo "mpicc: $(mpicc --showme:version 2>&1)"
         echo "c++: $(c++ --version | head -n1)"
@@ -210,6 +223,11 @@ assert nest.Rank() == comm.Get_rank()
 need_nodes = {"iaf_psc_exp", "poisson_generator", "dc_generator", "parrot_neuron", "spike_recorder"}
 assert need_nodes <= set(nest.node_models), need_nodes - set(nest.node_models)
 assert "static_synapse" in nest.synapse_models
+# The detailed timers (-Dwith-detailed-timers=ON): time_update only exists with them, one
+# entry per thread.
+kernel_status = nest.GetKernelStatus()
+assert "time_update" in kernel_status and len(kernel_status["time_update"]) == nest.local_num_threads, sorted(
+    k for k in kernel_status if k.startswith("time_"))
 
 nest.ResetKernel()
 nest.verbosity = nest.VerbosityLevel.ERROR
