@@ -31,7 +31,7 @@ help:
 	@echo "make slurm-demo the slurm_test campaign on a two-node test SLURM cluster started here and stopped after (root)"
 	@echo "make genn       GeNN 4.9.0 (for brian2genn) and the PyGeNN 5.4.0 wheel built once into ~/.cache/spikescale; .venvs/brian2genn and .venvs/genn"
 	@echo "make brian2genn-env   only brian2genn's part of make genn: .venvs/brian2genn and GeNN 4.9.0"
-	@echo "make nest-mpi   NEST 3.10 with MPI in .venvs/nest-mpi (its wheel built once into ~/.cache/spikescale, then reused)"
+	@echo "make nest-mpi   NEST 3.10 with MPI and detailed timers in .venvs/nest-mpi (its wheel built once into ~/.cache/spikescale, then reused)"
 	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead, a 10,000-run campaign, the SpiNNaker emulator against NEST (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
