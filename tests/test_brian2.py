@@ -133,6 +133,21 @@ def test_record_has_every_phase_and_times_the_runs_only(recorded):
 
 
 @pytest.mark.needs_brian2
+def test_peak_memory_counts_the_compiled_program(recorded):
+    """The simulation runs in Brian2's compiled program, a child of the rank: its memory is
+    part of the phase's peak (the run's own process alone would understate what a node needs)."""
+    _, rec, _ = recorded
+    phases = rec["ranks"]["0"]["phases"]
+    for name in ("load", "presimulate", "simulate"):
+        attrs = phases[name]["attrs"]
+        assert attrs["mem_children_peak_mb"] > 5, (name, attrs)  # the program holds the network
+        assert attrs["mem_peak_mb"] > attrs["mem_children_peak_mb"]
+    assert phases["setup"]["attrs"]["mem_children_peak_mb"] == 0  # no program yet
+    peaks = [p["attrs"]["mem_peak_mb"] for p in phases.values()]
+    assert rec["summary"]["attrs"]["mem_peak_mb_max"] == pytest.approx(max(peaks))
+
+
+@pytest.mark.needs_brian2
 def test_counts_and_spikes_as_nest_lays_them_out(recorded):
     spec, rec, _ = recorded
     net = derived.derive(spec["n_scaling"], spec["k_scaling"], spec["drive"])

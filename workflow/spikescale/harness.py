@@ -74,6 +74,11 @@ class PhaseTimer:
         self.watch = None  # this rank's disturbance.Watch: others' CPU time over create..simulate
         self.placement = None  # this rank's placement.Watch: its threads' CPUs over simulate
 
+    def _helper_pids(self) -> set[int]:
+        """Child processes that are spikescale's, not the simulator's: not counted."""
+        pid = getattr(self.sampler, "pid", None)
+        return {pid} if pid else set()
+
     @contextmanager
     def phase(self, name: str):
         if name not in BY_NAME:
@@ -88,6 +93,7 @@ class PhaseTimer:
             self.placement.phase_started(name)
         if not memory.reset_peak():
             self.peak_scope = "process"
+        memory.reset_children_peak(self._helper_pids())
         self.current = name
         log(f"phase {name} started")
         t0 = time.perf_counter()
@@ -97,8 +103,11 @@ class PhaseTimer:
             self.watch.phase_ended(name)
         if self.placement is not None:
             self.placement.phase_ended(name)
+        children_mb = memory.children_peak_mb(self._helper_pids())
+        # the rank's own peak plus its programs' (Brian2's compiled program): what the node held
         self.done[name] = {"attrs": {"order": len(self.done), "wall_s": wall_s, "mem_rss_mb": memory.rss_mb(),
-                                     "mem_peak_mb": memory.peak_mb()}}
+                                     "mem_peak_mb": memory.peak_mb() + children_mb,
+                                     "mem_children_peak_mb": children_mb}}
         self.current = None
         log(f"phase {name} done: {wall_s:.3f} s, peak RSS {self.done[name]['attrs']['mem_peak_mb']:.0f} MB")
 

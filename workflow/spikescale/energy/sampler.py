@@ -84,6 +84,12 @@ class Sampler:
 
     # -- life cycle -------------------------------------------------------------------
 
+    @property
+    def pid(self) -> int | None:
+        """The sampler process's id while it runs (not the simulator's memory: the harness
+        leaves it out of the rank's peak)."""
+        return self._process.pid if self._process is not None else None
+
     def start(self) -> "Sampler":
         self.t0 = self._read()
         if self.interval_s > 0 and self.recipe is not None:
