@@ -19,7 +19,7 @@ These timers exist only in a NEST built with -Dwith-detailed-timers=ON (`make ne
 the PyPI wheel has none of them, so its runs' bars show t_sim unresolved, and the figure and
 the table's `note` say so.
 
-Aggregation (docs/analysis.md#phase-breakdown): a per-thread timer is averaged over the
+Aggregation (docs/analysis.md, "Phase breakdown"): a per-thread timer is averaged over the
 rank's threads (every thread runs deliver, update and the timed barrier each cycle, then
 waits, untimed, while the master gathers, so per thread deliver + update + synchronize +
 communicate ~ NEST's time_simulate; the mean keeps that sum, a maximum over threads would

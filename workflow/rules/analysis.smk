@@ -73,7 +73,7 @@ rule rtf_energy:
 rule phase_breakdown:
     """NEST's simulation time per resource shape split by its kernel timers (update, deliver,
     communicate, synchronize, other) as beNNch-plot draws it; runs of a NEST without detailed
-    timers show t_sim unresolved, and the figure says so (docs/analysis.md#phase-breakdown)."""
+    timers show t_sim unresolved, and the figure says so (docs/analysis.md#phase-breakdown-campaigns-with-nest-runs)."""
     input:
         runs=f"{RESULTS}/runs.csv",
         h5=f"{RESULTS}/campaign.h5",
