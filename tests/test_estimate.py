@@ -6,7 +6,7 @@ import re
 
 import pytest
 from helpers import edit_yaml
-from spikescale import estimate
+from spikescale import estimate, estimate_table
 from spikescale.backends import BACKEND_NAMES
 from spikescale.config import load_campaign
 from spikescale.errors import ConfigError
@@ -89,7 +89,7 @@ def test_every_backend_has_a_model_or_says_why_not():
 
 
 def test_the_command_prints_each_shape_beside_the_machine_limits(capsys):
-    assert estimate.main(["--experiment", "full_scale_local"]) == 0
+    assert estimate_table.main(["--experiment", "full_scale_local"]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("nest"))
     assert "1x1x4" in row and "15,094" in row and "24,000" in row and "120" in row

@@ -104,7 +104,7 @@ class PhaseTimer:
         if self.placement is not None:
             self.placement.phase_ended(name)
         children_mb = memory.children_peak_mb(self._helper_pids())
-        # the rank's own peak plus its programs' (Brian2's compiled program): what the node held
+        # the rank's own peak plus its programs' (a backend's compiled program): what the node held
         self.done[name] = {"attrs": {"order": len(self.done), "wall_s": wall_s, "mem_rss_mb": memory.rss_mb(),
                                      "mem_peak_mb": memory.peak_mb() + children_mb,
                                      "mem_children_peak_mb": children_mb}}
