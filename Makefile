@@ -20,7 +20,7 @@ SNAKEMAKE_ARGS ?=
 SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
 	slurmdbd mariadb-server hwloc-nox
 
-.PHONY: brian2genn-env genn env run report test lint benchmark retry-failed clean-envs help system-deps nest-mpi slurm-demo check compare recipe
+.PHONY: brian2genn-env genn env run report test lint benchmark benchmark-full-scale retry-failed clean-envs help system-deps nest-mpi slurm-demo check compare recipe
 
 help:
 	@echo "make run        build environments, run the default campaign locally and write its report (results/default/)"
@@ -32,6 +32,7 @@ help:
 	@echo "make genn       GeNN 4.9.0 (for brian2genn) and the PyGeNN 5.4.0 wheel built once into ~/.cache/spikescale; .venvs/brian2genn and .venvs/genn"
 	@echo "make brian2genn-env   only brian2genn's part of make genn: .venvs/brian2genn and GeNN 4.9.0"
 	@echo "make nest-mpi   NEST 3.10 with MPI and detailed timers in .venvs/nest-mpi (its wheel built once into ~/.cache/spikescale, then reused)"
+	@echo "make benchmark-full-scale  full-scale PD14 beside the INM-6 reference (~15 GB) and the memory model's calibration"
 	@echo "make benchmark  harness overhead, INM-6 reference comparison, energy sampler overhead, a 10,000-run campaign, the SpiNNaker emulator against NEST (tests/benchmarks/)"
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
@@ -136,6 +137,12 @@ benchmark: env
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/index_1m.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/compare_10k.py
 	$(WORKFLOW_ENV)/bin/python tests/benchmarks/spinnaker_emulator_vs_nest.py
+
+# Full-scale PD14 (~15 GB, about 10 minutes here) beside the INM-6 reference, and the memory
+# model's calibration (docs/full-scale.md): apart from `make benchmark`, which stays short.
+benchmark-full-scale: env
+	$(WORKFLOW_ENV)/bin/python tests/benchmarks/memory_calibration.py
+	$(WORKFLOW_ENV)/bin/python tests/benchmarks/full_scale.py
 
 # The campaign compared (docs/comparing.md): with the campaigns COMPARE_WITH=<a>[,<b>] (the
 # first is the reference), or its own software variants (COMPARE_BY=variant, the default

@@ -98,7 +98,11 @@ def main(argv=None) -> int:
         for backend in args.backends:
             points = []
             for scale in args.scales:
-                spec, context, python = spec_and_context(backend, scale)
+                try:
+                    spec, context, python = spec_and_context(backend, scale)
+                except Exception as err:  # e.g. the backend's environment is not built (make genn)
+                    print(f"{backend}: cannot run here: {err}")
+                    break
                 out = Path(tmp) / f"{backend}-{scale}.h5"
                 code, tree_mb, stderr = run_sampled(harness_argv(python, spec, out, context))
                 if code != 0 or not out.exists():

@@ -31,7 +31,6 @@ import numpy as np
 
 # harness_overhead lies next to this script, whose folder Python puts first on sys.path
 from harness_overhead import BUSY_ELSEWHERE_LIMIT, NEST_PYTHON, REPO, make_spec, run_ours, timed_subprocess
-
 from spikescale.models.pd14 import derived
 from spikescale.models.pd14.params import POPULATIONS
 
@@ -120,10 +119,11 @@ def run_reference(python: Path, args, seed: int, tmp: Path) -> dict:
     return res
 
 
-def run_spikescale(args, seed: int, record_spikes: bool, tmp: Path, num_neurons) -> dict:
+def run_spikescale(args, seed: int, record_spikes: bool, tmp: Path, num_neurons, context: dict | None = None) -> dict:
     spec = make_spec(n_scaling=args.n_scaling, k_scaling=args.k_scaling, drive=args.drive, t_presim_ms=args.t_presim,
                      t_sim_ms=args.t_sim, threads=args.threads, seed=seed, record_spikes=record_spikes)
-    record, _, elsewhere = run_ours(spec, tmp / f"ours-seed{seed}-rec{int(record_spikes)}.h5", args.nest_python)
+    record, _, elsewhere = run_ours(spec, tmp / f"ours-seed{seed}-rec{int(record_spikes)}.h5", args.nest_python,
+                                    context)
     s = record["summary"]["attrs"]
     res = {k: s[k] for k in ("t_setup_s", "t_create_s", "t_connect_s", "t_presim_s", "t_sim_s")}
     res["elsewhere"] = elsewhere
