@@ -48,6 +48,16 @@ def test_a_time_limit_too_short_for_the_run_is_refused(config_dir):
     assert 3 < minutes < 60
 
 
+def test_a_machine_with_faster_cores_says_so_and_its_limit_is_judged_by_them(config_dir):
+    edit_yaml(config_dir / "machine" / "local-oversubscribed.yaml", walltime_max_min=3)
+    assert problems_of(config_dir)
+    edit_yaml(config_dir / "machine" / "local-oversubscribed.yaml", walltime_max_min=3, core_speed_relative=10)
+    load_campaign("full_scale_local", config_dir)
+    edit_yaml(config_dir / "machine" / "local-oversubscribed.yaml", core_speed_relative=0)
+    [problem] = problems_of(config_dir)
+    assert problem.key == "core_speed_relative" and problem.value == 0
+
+
 @pytest.mark.parametrize("backend", ["brian2", "spinnaker"])
 def test_full_scale_on_other_backends_is_refused_here_by_memory_or_time(config_dir, backend):
     edit_yaml(config_dir / "experiment" / "full_scale_local.yaml", backends=[backend],

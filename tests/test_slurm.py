@@ -280,7 +280,9 @@ def test_cancelled_lost_and_timed_out_runs_are_recorded_then_completed(cluster, 
     assert not list((campaign / "runs").glob("*.h5"))  # both are missing: they will run again
 
     # 2. both again, over a 1-minute limit: SLURM ends them after 60-90 s
-    edit_yaml(config_dir / "machine" / "slurm-test.yaml", walltime_max_min=1)
+    # The walltime estimate would refuse a limit these runs cannot meet (spikescale.estimate);
+    # here SLURM must end them, so the machine file says its cores are fast enough for it.
+    edit_yaml(config_dir / "machine" / "slurm-test.yaml", walltime_max_min=1, core_speed_relative=100)
     executor_run(cluster, config_dir, results, check=False, timeout=400)
     for nodes in (1, 2):
         timed_out = attempts(nodes)[-1]

@@ -166,8 +166,11 @@ def walltime_s(run: dict, cores_per_node: int, backend: str | None = None,
     core_s = (net.connections_total() * model.construct_core_s_per_connection
               + expected_synaptic_events(net, t_model_s) * model.sim_core_s_per_event
               + steps * model.sim_core_s_per_neuron_step[run["drive"]])
-    total = model.fixed_s + core_s / cores
-    return total, (f"{model.fixed_s:.0f} s fixed + {core_s:,.0f} core-s over {cores} core(s) "
+    # the machine file may say its cores are faster (or slower) than the calibration's
+    speed = float((machine or {}).get("core_speed_relative", 1.0))
+    total = model.fixed_s + core_s / cores / speed
+    faster = f" at {speed:g} x this machine's core speed (core_speed_relative)" if speed != 1.0 else ""
+    return total, (f"{model.fixed_s:.0f} s fixed + {core_s:,.0f} core-s over {cores} core(s){faster} "
                    f"({t_model_s:g} s of model time); {model.basis}")
 
 
