@@ -171,7 +171,10 @@ def run_with_energy(tmp_path, context, env_extra=None, writer_watts=None, **spec
     stop = threading.Event()
     threads = []
     if writer_watts:
-        fake = FakePowercap(tmp_path / "powercap", sockets=(0,), range_uj=3_000_000)  # wraps every 0.3 s at 10 W
+        # wraps every 0.6 s at 10 W, several times a run. A writer thread held off the CPU for
+        # longer than one wrap period jumps a whole range at once, which a real counter never
+        # does (seen once in CI under load with 0.3 s: exactly one 3 J range lost).
+        fake = FakePowercap(tmp_path / "powercap", sockets=(0,), range_uj=6_000_000)
         env["SPIKESCALE_POWERCAP_ROOT"] = str(fake.root)
 
         def writer():
@@ -207,7 +210,7 @@ def test_no_sensor_here_is_recorded_as_unavailable_with_reasons(nest_python, tmp
 
 @pytest.mark.needs_nest
 def test_measured_energy_per_phase_and_per_synaptic_event(nest_python, tmp_path):
-    """RAPL (a fake sysfs tree, 10 W on package-0, wrapping every 0.3 s) through the whole
+    """RAPL (a fake sysfs tree, 10 W on package-0, wrapping every 0.6 s) through the whole
     harness: phase energies follow the phase times, esyn_uj follows from them."""
     machine = {"machine": {"energy": {"nvml": False, "sampling_hz": 20}}}
     rec, _ = run_with_energy(tmp_path, machine, writer_watts=10.0)
