@@ -75,9 +75,9 @@ def test_the_estimate_grows_with_the_model_and_divides_over_nodes():
     big, _ = estimate.memory_per_node_mb(run | {"n_scaling": 0.2, "k_scaling": 0.2})
     two_nodes, _ = estimate.memory_per_node_mb(run | {"n_scaling": 0.2, "k_scaling": 0.2, "nodes": 2})
     assert small < two_nodes < big
-    t1, _ = estimate.walltime_s(run, cores_per_node=2)
-    t2, _ = estimate.walltime_s(run | {"threads_per_task": 2}, cores_per_node=2)
-    t_more_threads_than_cores, _ = estimate.walltime_s(run | {"threads_per_task": 8}, cores_per_node=2)
+    t1, _ = estimate.walltime_s(run, {"cores_per_node": 2})
+    t2, _ = estimate.walltime_s(run | {"threads_per_task": 2}, {"cores_per_node": 2})
+    t_more_threads_than_cores, _ = estimate.walltime_s(run | {"threads_per_task": 8}, {"cores_per_node": 2})
     assert t2 < t1 and t_more_threads_than_cores == t2
 
 

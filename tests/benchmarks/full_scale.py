@@ -53,9 +53,10 @@ OVERSUBSCRIBED = {"machine": {"name": "local-oversubscribed", "allow_oversubscri
 
 class TreePeak:
     """Peak resident memory (MB) of this process's children and their descendants, sampled
-    every 50 ms while the block runs."""
+    every interval_s (50 ms) while the block runs."""
 
-    def __init__(self):
+    def __init__(self, interval_s: float = 0.05):
+        self.interval_s = interval_s
         self.peak_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -70,7 +71,7 @@ class TreePeak:
                 except psutil.Error:
                     pass
             self.peak_mb = max(self.peak_mb, total / 1e6)
-            time.sleep(0.05)
+            time.sleep(self.interval_s)
 
     def __enter__(self):
         self._thread.start()
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
             "t_presim_ms": args.t_presim, "t_sim_ms": args.t_sim, "dt_ms": 0.1, "nodes": 1, "tasks_per_node": 1,
             "threads_per_task": args.threads}
     mem_est, mem_basis = estimate.memory_per_node_mb(spec)
-    wall_est, time_basis = estimate.walltime_s(spec, cores_per_node=os.cpu_count() or 1)
+    wall_est, time_basis = estimate.walltime_s(spec, {"cores_per_node": os.cpu_count() or 1})
     print(f"PD14 full scale: {net.n_neurons:,} neurons, {net.connections_total():,} connections, {args.drive} drive, "
           f"{args.threads} threads on {os.cpu_count()} cores, seed {args.seed}, t_presim {args.t_presim:g} ms, "
           f"t_sim {args.t_sim:g} ms, spikes recorded")

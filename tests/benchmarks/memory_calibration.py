@@ -21,13 +21,15 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import psutil
+
+# full_scale lies next to this script, whose folder Python puts first on sys.path
+from full_scale import TreePeak
 from spikescale import estimate
 from spikescale.config import load_campaign
+from spikescale.errors import ConfigError
 from spikescale.jobs import harness_argv, run_context
 from spikescale.models.pd14 import derived
 from spikescale.plan import make_run_id, plan_runs
@@ -70,23 +72,9 @@ def run_sampled(argv: list[str]) -> tuple[int, float, str]:
     """Run a harness, sampling the resident memory of its whole process tree (a backend's
     compiled program, such as Brian2's standalone binary, is a child the harness's own
     VmHWM does not see) every 20 ms; return its exit status, the tree's peak (MB) and stderr."""
-    with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, text=True)
-        top, peak = psutil.Process(proc.pid), 0.0
-        while proc.poll() is None:
-            total = 0
-            try:
-                for p in [top, *top.children(recursive=True)]:
-                    try:
-                        total += p.memory_info().rss
-                    except psutil.Error:
-                        pass
-            except psutil.Error:
-                pass
-            peak = max(peak, total / 1e6)
-            time.sleep(0.02)
-        err.seek(0)
-        return proc.returncode, peak, err.read()
+    with TreePeak(interval_s=0.02) as peak:
+        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    return proc.returncode, peak.peak_mb, proc.stderr
 
 
 def main(argv=None) -> int:
@@ -100,7 +88,7 @@ def main(argv=None) -> int:
             for scale in args.scales:
                 try:
                     spec, context, python = spec_and_context(backend, scale)
-                except Exception as err:  # e.g. the backend's environment is not built (make genn)
+                except ConfigError as err:  # e.g. the backend's environment is not built (make genn)
                     print(f"{backend}: cannot run here: {err}")
                     break
                 out = Path(tmp) / f"{backend}-{scale}.h5"

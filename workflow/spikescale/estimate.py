@@ -129,16 +129,27 @@ def on_gpu(backend: str, software: dict | None, machine: dict | None = None) -> 
     return backend == "genn" and (chosen == "cuda" or (chosen == "auto" and has_gpus))
 
 
-def memory_per_node_mb(run: dict, backend: str | None = None, software: dict | None = None,
-                       machine: dict | None = None) -> tuple[float | None, str]:
-    """Peak memory of the run's busiest node (MB) and how it was found. ``run``: a spec (or
-    the few keys network_of and the shape need)."""
-    backend = backend or run.get("backend", "nest")
+def _model_of(run: dict, software: dict | None, machine: dict | None, models: dict, unknown: dict,
+              what: str, on_gpu_reason: str):
+    """The backend's model among ``models``, or None and why there is none (a run that names
+    no backend is NEST's, as in spikescale.resources' callers)."""
+    backend = run.get("backend", "nest")
     if on_gpu(backend, software, machine):
-        return None, f"{backend} on a GPU: device memory, not estimated"
-    model = MEMORY_MODELS.get(backend)
+        return None, f"{backend} on a GPU: {on_gpu_reason}"
+    model = models.get(backend)
     if model is None:
-        return None, MEMORY_UNKNOWN.get(backend, f"no memory model for backend {backend!r}")
+        return None, unknown.get(backend, f"no {what} model for backend {backend!r}")
+    return model, ""
+
+
+def memory_per_node_mb(run: dict, software: dict | None = None, machine: dict | None = None,
+                       ) -> tuple[float | None, str]:
+    """Peak memory of the run's busiest node (MB) and how it was found. ``run``: a spec (or
+    the few keys network_of, the backend and the shape need)."""
+    model, why_not = _model_of(run, software, machine, MEMORY_MODELS, MEMORY_UNKNOWN, "memory",
+                               "device memory, not estimated")
+    if model is None:
+        return None, why_not
     net = derived.network_of(run)
     nodes, tasks = run["nodes"], run["tasks_per_node"]
     # connections are spread evenly over ranks (NEST: by target neuron), each rank has its base
@@ -147,27 +158,24 @@ def memory_per_node_mb(run: dict, backend: str | None = None, software: dict | N
                  f"{model.bytes_per_connection:.0f} B / {nodes} node(s); {model.basis}")
 
 
-def walltime_s(run: dict, cores_per_node: int, backend: str | None = None,
-               software: dict | None = None, machine: dict | None = None) -> tuple[float | None, str]:
-    """Wall time of the whole run (start-up, construction, presimulation, simulation) and how
-    it was found."""
-    backend = backend or run.get("backend", "nest")
-    if on_gpu(backend, software, machine):
-        return None, f"{backend} on a GPU: not estimated (no GPU measured at these sizes)"
-    model = TIME_MODELS.get(backend)
+def walltime_s(run: dict, machine: dict, software: dict | None = None) -> tuple[float | None, str]:
+    """Wall time of the whole run (start-up, construction, presimulation, simulation) on the
+    machine's cores, and how it was found."""
+    model, why_not = _model_of(run, software, machine, TIME_MODELS, TIME_UNKNOWN, "time",
+                               "not estimated (no GPU measured at these sizes)")
     if model is None:
-        return None, TIME_UNKNOWN.get(backend, f"no time model for backend {backend!r}")
+        return None, why_not
     net = derived.network_of(run)
     cores = 1
     if model.parallel:
-        cores = run["nodes"] * min(run["tasks_per_node"] * run["threads_per_task"], cores_per_node)
+        cores = run["nodes"] * min(run["tasks_per_node"] * run["threads_per_task"], int(machine["cores_per_node"]))
     t_model_s = (run["t_presim_ms"] + run["t_sim_ms"]) / 1000.0
     steps = net.n_neurons * t_model_s * 1000.0 / run["dt_ms"]
     core_s = (net.connections_total() * model.construct_core_s_per_connection
               + expected_synaptic_events(net, t_model_s) * model.sim_core_s_per_event
               + steps * model.sim_core_s_per_neuron_step[run["drive"]])
     # the machine file may say its cores are faster (or slower) than the calibration's
-    speed = float((machine or {}).get("core_speed_relative", 1.0))
+    speed = float(machine.get("core_speed_relative", 1.0))
     total = model.fixed_s + core_s / cores / speed
     faster = f" at {speed:g} x this machine's core speed (core_speed_relative)" if speed != 1.0 else ""
     return total, (f"{model.fixed_s:.0f} s fixed + {core_s:,.0f} core-s over {cores} core(s){faster} "
@@ -175,8 +183,6 @@ def walltime_s(run: dict, cores_per_node: int, backend: str | None = None,
 
 
 def estimate_run(run: dict, machine: dict, software: dict | None = None) -> RunEstimate:
-    backend = run.get("backend", "nest")
-    mem, mem_basis = memory_per_node_mb(run, backend, software, machine)
-    wall, time_basis = walltime_s(run, int(machine["cores_per_node"]), backend, software, machine)
-    return RunEstimate(backend, mem, mem_basis, wall, time_basis)
-
+    mem, mem_basis = memory_per_node_mb(run, software, machine)
+    wall, time_basis = walltime_s(run, machine, software)
+    return RunEstimate(run.get("backend", "nest"), mem, mem_basis, wall, time_basis)
