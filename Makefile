@@ -20,7 +20,7 @@ SNAKEMAKE_ARGS ?=
 SYSTEM_PACKAGES := build-essential cmake openmpi-bin libopenmpi-dev libgsl-dev libboost-dev libltdl-dev slurm-wlm munge \
 	slurmdbd mariadb-server hwloc-nox
 
-.PHONY: brian2genn-env genn env run report test lint benchmark benchmark-full-scale retry-failed clean-envs help system-deps nest-mpi slurm-demo check compare recipe
+.PHONY: brian2genn-env genn env run report test lint benchmark benchmark-full-scale retry-failed clean-envs help system-deps nest-mpi slurm-demo check compare recipe advise advisor-check
 
 help:
 	@echo "make run        build environments, run the default campaign locally and write its report (results/default/)"
@@ -37,6 +37,8 @@ help:
 	@echo "make run EXPERIMENT=<name>    run config/experiment/<name>.yaml"
 	@echo "make retry-failed EXPERIMENT=<name>   set failed run records aside (results/<name>/failed/) and run them again"
 	@echo "make compare EXPERIMENT=<name> [COMPARE_WITH=<a>[,<b>]] [COMPARE_BY=campaign|variant|machine]  verdicts per backend and shape (docs/comparing.md)"
+	@echo "make advise EXPERIMENT=<name> [SCALE=1.0] [NODE_BUDGET=16] [ADVISE_ALSO=<a>,<b>]  fitted models, predictions and advice (docs/advisor.md)"
+	@echo "make advisor-check   the advisor fitted at scales <= 0.2 and checked against scale 0.4 and full scale (idle machine, ~15 GB)"
 	@echo "make check EXPERIMENT=<name>  results/<name> against config/baselines/<name>.yaml: exit 1 and what regressed (docs/comparing.md)"
 
 # Two stamps per environment: .requirements when envs/<name>.txt is installed (rebuilt from
@@ -180,6 +182,29 @@ recipe: $(WORKFLOW_ENV)/.installed
 			--out-plan $$plan/plan.csv --out-config $$plan/config_resolved.json >/dev/null && \
 		$(WORKFLOW_ENV)/bin/python -m spikescale.analysis.recipe $$plan; rc=$$?; rm -rf $$plan; exit $$rc; \
 	fi
+
+# The configuration advisor on a collected campaign (spikescale.analysis.advise; docs/advisor.md):
+# fitted terms, predictions with intervals and advice for SCALE (n_scaling = k_scaling; default
+# the experiment's advisor block, else its model) within NODE_BUDGET nodes (default the
+# machine's), from results/<name> and the campaigns of ADVISE_ALSO=<a>[,<b>]. The campaign's
+# own analysis (rule advisor) writes the same into results/<name>/analysis/advisor.*.
+comma := ,
+SCALE ?=
+NODE_BUDGET ?=
+ADVISE_ALSO ?=
+advise: $(WORKFLOW_ENV)/.installed
+	$(WORKFLOW_ENV)/bin/python -m spikescale.analysis.advise $(RESULTS_DIR)/$(EXPERIMENT) \
+		$(foreach c,$(subst $(comma), ,$(ADVISE_ALSO)),$(RESULTS_DIR)/$(c)) \
+		$(if $(SCALE),--scale $(SCALE)) $(if $(NODE_BUDGET),--node-budget $(NODE_BUDGET))
+
+# The advisor's proof (docs/advisor.md), on an idle machine (timed runs): PD14 at scales 0.05-0.2
+# (fitted) and 0.4 and full scale (held back, ~15 GB) on NEST with MPI, then the predictions of
+# the held-back runs against their measurements (tests/benchmarks/advisor_holdout.py).
+ADVISOR_CHECK := advisor_s0.05 advisor_s0.1 advisor_s0.15 advisor_s0.2 advisor_ranks_s0.1 advisor_ranks_s0.2 \
+	advisor_holdout_s0.4 advisor_holdout_ranks_s0.4 advisor_holdout_full
+advisor-check: env nest-mpi
+	for e in $(ADVISOR_CHECK); do $(SNAKEMAKE) --cores $(CORES) --config experiment=$$e $(SNAKEMAKE_ARGS) || exit 1; done
+	$(WORKFLOW_ENV)/bin/python tests/benchmarks/advisor_holdout.py --results $(RESULTS_DIR)
 
 retry-failed: env
 	$(WORKFLOW_ENV)/bin/python -m spikescale.retry results/$(EXPERIMENT)

@@ -21,6 +21,7 @@ include: "workflow/rules/collect.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/community.smk"
+include: "workflow/rules/advisor.smk"
 
 
 localrules:
@@ -36,6 +37,7 @@ localrules:
     recipe,
     community_entry,
     community_table,
+    advisor,
     validate_run,
     validation_figure,
 
@@ -43,5 +45,5 @@ localrules:
 rule all:
     """The whole campaign: every run, the campaign store and the scaling analysis."""
     input:
-        campaign_outputs() + COMMUNITY_OUTPUTS + COMPARE_OUTPUTS,
+        campaign_outputs() + COMMUNITY_OUTPUTS + COMPARE_OUTPUTS + ADVISOR_OUTPUTS,
     default_target: True

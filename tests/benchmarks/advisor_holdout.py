@@ -1,0 +1,118 @@
+"""The configuration advisor's proof: fit from small models, predict runs held back, print the errors.
+
+    python tests/benchmarks/advisor_holdout.py [--results results]
+
+(`make advisor-check` first runs the campaigns, on an idle machine, then this.) The models are
+fitted to the campaigns of FITTED only: PD14 at scales 0.05, 0.1, 0.15 and 0.2 (n_scaling =
+k_scaling, Poisson drive, NEST with MPI) at 1 and 2 threads and 1 and 2 ranks. They then
+predict every run of the campaigns of HELD_BACK, which were never fitted: scale 0.4 at the
+same shapes, and full scale (4 threads; NEST's connection cap needs >= 3 virtual processes).
+Aims (the advisor's issue): the simulation time at scale 0.4 within 20 %, the full-scale peak
+memory within 15 %. Also printed: the full-scale benchmark's peak from the full-scale issue
+(tests/benchmarks/full_scale.py, docs/full-scale.md: PyPI NEST, DC drive, 4 threads), against
+the same prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spikescale.analysis.advisor import configuration_of, fit_backends, usable_runs
+from spikescale.analysis.compare import read_runs
+
+FITTED = ["advisor_s0.05", "advisor_s0.1", "advisor_s0.15", "advisor_s0.2", "advisor_ranks_s0.1",
+          "advisor_ranks_s0.2"]
+HELD_BACK = ["advisor_holdout_s0.4", "advisor_holdout_ranks_s0.4", "advisor_holdout_full"]
+AIMS = {("rtf", "0.4"): 0.20, ("mem_node_mb", "1"): 0.15}
+# docs/full-scale.md: the full-scale benchmark's process-tree peak (spikescale side, both runs)
+FULL_SCALE_BENCHMARK_PEAK_MB = 15_124.0
+
+
+def _read(results: Path, names: list[str]) -> pd.DataFrame:
+    frames = []
+    for name in names:
+        if not (results / name / "runs.csv").is_file():
+            print(f"  {results / name}/runs.csv missing: run make run EXPERIMENT={name} (make advisor-check)")
+            continue
+        frames.append(read_runs(results / name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def held_back_rows(model, runs: pd.DataFrame) -> list[dict]:
+    """Per held-back size and shape: the median measured figures beside the predictions."""
+    rows = []
+    runs = runs.assign(_mem=pd.to_numeric(runs.get("mem_peak_mb_rank_max"), errors="coerce").fillna(
+        pd.to_numeric(runs["mem_peak_mb_max"], errors="coerce")))
+    for key, group in runs.groupby(["n_scaling", "k_scaling", "nodes", "tasks_per_node", "threads_per_task"]):
+        n, k, nodes, tasks, threads = key
+        # predicted from the model's size, as for a run not made (events at the fitted rate factor)
+        config = model.configuration(float(n), float(k), int(nodes), int(tasks), int(threads))
+        pred = model.predict(config)
+        measured_config = configuration_of(group.iloc[0])
+        for figure, measured, scale in (("rtf", group["rtf"].median(), 1),
+                                        ("t_construct_s", group["t_construct_s"].median(), 1),
+                                        ("mem_node_mb", group["_mem"].median(), int(tasks))):
+            p = pred["mem_rank_mb" if figure == "mem_node_mb" else figure]
+            rows.append({"size": f"{n:g}", "shape": f"{nodes}x{tasks}x{threads}", "figure": figure,
+                         "runs": len(group), "measured": float(measured), "predicted": p.value * scale,
+                         "low": p.low * scale, "high": p.high * scale,
+                         "error": p.value * scale / float(measured) - 1.0,
+                         "inside": p.low * scale <= measured <= p.high * scale,
+                         "events_vs_predicted": measured_config.events_per_model_s / config.events_per_model_s})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--resamples", type=int, default=2000)
+    args = parser.parse_args(argv)
+    fitted = _read(args.results, FITTED)
+    if fitted.empty:
+        print("no fitted campaign found: run make advisor-check")
+        return 2
+    models, left_out = fit_backends(fitted, args.resamples)
+    [model] = [m for m in models if m.backend == "nest"]
+    print(f"fitted to {model.n_runs} runs of {', '.join(FITTED)}; left out: {left_out or 'none'}")
+    for name, f in model.fits.items():
+        if f is None:
+            continue
+        terms = ", ".join(f"{t} {f.constants[t]:.3g} [{f.interval(t)[0]:.3g}, {f.interval(t)[1]:.3g}]" for t in f.used)
+        print(f"  {name}: {terms}; relative scatter {np.std(f.rel_residuals):.1%}"
+              + "".join(f"\n    {t}: not determined ({why})" for t, why in f.dropped.items()))
+    held = _read(args.results, HELD_BACK)
+    rows = []
+    if not held.empty:
+        usable, held_left_out = usable_runs(held)
+        if held_left_out:
+            print(f"held-back runs left out: {held_left_out}")
+        rows = held_back_rows(model, usable)
+    # the full-scale benchmark of the full-scale issue (PyPI NEST, DC drive, 4 threads, process tree)
+    bench = model.configuration(1.0, 1.0, 1, 1, 4)
+    p = model.fits["mem_rank_mb"].predict(bench)
+    rows.append({"size": "1 (benchmark)", "shape": "1x1x4", "figure": "mem_node_mb", "runs": 1,
+                 "measured": FULL_SCALE_BENCHMARK_PEAK_MB, "predicted": p.value, "low": p.low, "high": p.high,
+                 "error": p.value / FULL_SCALE_BENCHMARK_PEAK_MB - 1.0,
+                 "inside": p.low <= FULL_SCALE_BENCHMARK_PEAK_MB <= p.high, "events_vs_predicted": np.nan})
+    table = pd.DataFrame(rows)
+    print("\nheld back (never fitted): measured median against predicted, 95 % interval for a new run")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print()
+    for (figure, size), aim in AIMS.items():
+        mine = table[(table["figure"] == figure) & (table["size"] == size)]
+        if mine.empty:
+            print(f"aim {figure} at scale {size} within {aim:.0%}: no held-back run")
+            continue
+        worst = float(mine["error"].abs().max())
+        print(f"aim {figure} at scale {size} within {aim:.0%}: worst error {worst:.1%} over {len(mine)} shape(s): "
+              f"{'met' if worst <= aim else 'missed'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
