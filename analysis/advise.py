@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spikescale.analysis.advisor import Advice, BackendModel, Machine, advise, fit_backends
+from spikescale.analysis.advisor import Advice, BackendModel, Machine, advise, fit_backends, holdout_check
 from spikescale.analysis.advisor_fit import DEFAULT_RESAMPLES, LEVEL
 from spikescale.analysis.compare import read_runs
 
@@ -112,8 +112,10 @@ def advice_text(models: list[BackendModel], advices: list[Advice], left_out: dic
         ranks = sorted({c.ranks for c in model.configs})
         nodes = sorted({c.nodes for c in model.configs})
         lines.append(f"{model.series}: {model.n_runs} runs at n/k_scaling {sizes}, virtual processes {vps}, "
-                     f"ranks {ranks}, nodes {nodes}; {model.drive} drive; synaptic events at "
-                     f"{model.rate_factor:.3g} x the full-scale rates (as measured)")
+                     f"ranks {ranks}, nodes {nodes}; {model.drive} drive; synaptic events measured at "
+                     + ", ".join(f"{v:.3g}" for v in model.rate_factors.values())
+                     + f" x the full-scale rates (k_scaling {', '.join(f'{k:g}' for k in model.rate_factors)}); "
+                     f"at the target {model.rate_factor(size[1]):.3g} x")
         for figure, f in model.fits.items():
             if f is None:
                 lines.append(f"  {figure}: no model ({model.missing[figure]})")
@@ -162,7 +164,28 @@ def run(sources: list[Path], size: tuple[float, float] | None, machine_args, res
     size = size or target_size(config, machine_args)
     models, left_out = fit_backends(runs, resamples, seed)
     advices = [advise(m, *size, machine) for m in models]
-    return models, advices, left_out, size, machine
+    held_back = holdout_check(runs, resamples, seed)
+    return models, advices, left_out, size, machine, held_back
+
+
+def held_back_text(models: list[BackendModel], held_back: pd.DataFrame) -> str:
+    """The advisor's own check of how far its models can be trusted to extrapolate."""
+    lines = ["", "Held back by the advisor (how well it extrapolates here): the largest model size predicted "
+             "from the smaller ones, never fitted to it:"]
+    for model in models:
+        mine = held_back[held_back["series"] == model.series]
+        if mine.empty:
+            lines.append(f"  {model.series}: no check: {len(model.sizes)} model size(s) measured; three or more let "
+                         "the advisor predict the largest from the others")
+            continue
+        first = mine.iloc[0]
+        lines.append(f"  {model.series}: n/k_scaling {first['n_scaling']:g}/{first['k_scaling']:g} from "
+                     f"{first['fitted_sizes']}:")
+        for figure, part in mine.groupby("figure", sort=False):
+            errors = ", ".join(f"{r.shape} {r.error:+.0%}" + ("" if r.inside else " (outside its interval)")
+                               for r in part.itertuples())
+            lines.append(f"    {figure}: {errors}")
+    return "\n".join(lines) + "\n"
 
 
 def nothing_to_fit(left_out: dict) -> str:
@@ -186,6 +209,7 @@ def main(argv=None) -> int:
     parser.add_argument("--terms", type=Path, help="fitted terms with their intervals (CSV)")
     parser.add_argument("--curve", type=Path, help="predicted RTF over nodes, the extrapolation drawn (CSV)")
     parser.add_argument("--text", type=Path, help="the advice as text")
+    parser.add_argument("--held-back", type=Path, help="the largest model size predicted from the others (CSV)")
     parser.add_argument("--png", type=Path)
     parser.add_argument("--pdf", type=Path)
     args = parser.parse_args(argv)
@@ -196,17 +220,19 @@ def main(argv=None) -> int:
     if args.resamples < 100:
         parser.error(f"--resamples {args.resamples}: at least 100")
     try:
-        models, advices, left_out, size, machine = run(args.sources, None, args, args.resamples)
+        models, advices, left_out, size, machine, held_back = run(args.sources, None, args, args.resamples)
     except (OSError, ValueError) as exc:
         print(f"advise: {exc}", file=sys.stderr)
         return 2
-    text = advice_text(models, advices, left_out, size, machine, args.sources) if models else nothing_to_fit(left_out)
+    text = (advice_text(models, advices, left_out, size, machine, args.sources) + held_back_text(models, held_back)
+            if models else nothing_to_fit(left_out))
     tables = [a.table for a in advices] or [pd.DataFrame(columns=["series", "nodes", "rtf"])]
     curves = [a.curve for a in advices] or [pd.DataFrame(columns=["series", "nodes", "rtf"])]
     outputs = {args.table: lambda p: pd.concat(tables).to_csv(p, index=False, float_format="%.6g"),
                args.terms: lambda p: terms_table(models).to_csv(p, index=False, float_format="%.6g"),
                args.curve: lambda p: pd.concat(curves).to_csv(p, index=False, float_format="%.6g"),
-               args.text: lambda p: p.write_text(text, encoding="utf-8")}
+               args.text: lambda p: p.write_text(text, encoding="utf-8"),
+               args.held_back: lambda p: held_back.to_csv(p, index=False, float_format="%.6g")}
     for out, write in outputs.items():
         if out:
             out.parent.mkdir(parents=True, exist_ok=True)

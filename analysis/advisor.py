@@ -14,7 +14,7 @@ Every prediction is modelled and says so; the figures it stands on are measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ from spikescale.analysis.advisor_fit import Fit, Prediction, fit
 from spikescale.analysis.scaling import is_disturbed, is_emulated, performance_runs, series_backend
 from spikescale.models.pd14 import derived
 from spikescale.perf_model import (CONSTRUCT_TERMS, MEMORY_TERMS, PARALLEL_BACKENDS, POWER_TERMS, RTF_TERMS,
-                                   Configuration, planned_configuration)
+                                   Configuration, input_deliveries_per_model_s, planned_configuration)
 
 # figure -> (terms, how it is read from runs.csv)
 FIGURE_TERMS = {"rtf": RTF_TERMS, "t_construct_s": CONSTRUCT_TERMS, "mem_rank_mb": MEMORY_TERMS,
@@ -52,10 +52,13 @@ def usable_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
 
 
 def configuration_of(row) -> Configuration:
-    """A measured run's configuration: its measured sizes and events."""
+    """A measured run's configuration: its measured sizes, spikes and events (the external
+    input's deliveries follow from its model settings: spikescale.perf_model)."""
     t_model_s = float(row["t_model_s"])
+    net = derived.derive(float(row["n_scaling"]), float(row["k_scaling"]), str(row["drive"]), _thalamic(row))
     return Configuration(str(row["backend"]), float(row["n_neurons"]), float(row["n_synapses"]),
-                         float(row["synaptic_events"]) / t_model_s, 1000.0 / float(row["dt_ms"]),
+                         float(row["synaptic_events"]) / t_model_s, float(row["n_spikes"]) / t_model_s,
+                         input_deliveries_per_model_s(net, float(row["dt_ms"])), 1000.0 / float(row["dt_ms"]),
                          int(row["nodes"]), int(row["tasks_per_node"]), int(row["threads_per_task"]))
 
 
@@ -80,7 +83,7 @@ class BackendModel:
     backend: str
     fits: dict[str, Fit]
     missing: dict[str, str]  # figure -> why it has no model
-    rate_factor: float  # measured synaptic events / those at PD14's full-scale rates
+    rate_factors: dict[float, float]  # k_scaling -> measured synaptic events / those at full-scale rates
     drive: str
     dt_ms: float
     thalamic_input: bool
@@ -89,10 +92,22 @@ class BackendModel:
     n_runs: int
     notes: list[str] = field(default_factory=list)
 
+    def rate_factor(self, k_scaling: float) -> float:
+        """The rates a model size will have, relative to PD14's full-scale rates: as measured at
+        the sizes run; between them interpolated in log k_scaling; beyond the largest, towards 1
+        at full scale (where the full-scale rates are the model's own: the K_scaling
+        compensation brings rates closer to them as the in-degrees grow)."""
+        ks = sorted(self.rate_factors)
+        points = [(np.log(k), self.rate_factors[k]) for k in ks]
+        if ks[-1] < 1.0:
+            points.append((0.0, 1.0))
+        x, y = zip(*points)
+        return float(np.interp(np.log(k_scaling), x, y))
+
     def configuration(self, n_scaling: float, k_scaling: float, nodes: int, tasks: int, threads: int,
                       ) -> Configuration:
         return planned_configuration(self.backend, n_scaling, k_scaling, self.drive, self.dt_ms, nodes, tasks,
-                                     threads, self.thalamic_input, self.rate_factor)
+                                     threads, self.thalamic_input, self.rate_factor(k_scaling))
 
     def predict(self, config: Configuration) -> dict[str, Prediction | None]:
         out: dict[str, Prediction | None] = {name: (f.predict(config) if f else None)
@@ -134,14 +149,27 @@ class BackendModel:
                           p.mean_low * r.mean_low * k, p.mean_high * r.mean_high * k)
 
 
+def as_planned(configs: list[Configuration], group: pd.DataFrame) -> list[Configuration]:
+    """The runs' configurations with events and spikes averaged over the runs of each model
+    size: what decides which terms a campaign can determine (spikescale.analysis.advisor_fit)."""
+    size = [(float(n), float(k)) for n, k in zip(group["n_scaling"], group["k_scaling"])]
+    means = {}
+    for key in set(size):
+        mine = [c for c, s in zip(configs, size) if s == key]
+        means[key] = (float(np.mean([c.events_per_model_s for c in mine])),
+                      float(np.mean([c.spikes_per_model_s for c in mine])))
+    return [replace(c, events_per_model_s=means[s][0], spikes_per_model_s=means[s][1]) for c, s in zip(configs, size)]
+
+
 def fit_backends(runs: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> tuple[list[BackendModel], dict]:
     """One BackendModel per series with usable runs; and the runs left out, by reason."""
-    usable, left_out = usable_runs(runs)
+    usable, left_out = usable_runs(runs.reset_index(drop=True))  # campaigns concatenated repeat labels
     figures = measured_figures(usable)
     models = []
     for series, group in usable.groupby("series", sort=True):
         backend = str(group["backend"].iloc[0])
         configs = [configuration_of(row) for _, row in group.iterrows()]
+        planned = as_planned(configs, group)
         fits, missing = {}, {}
         for name, terms in FIGURE_TERMS.items():
             values = figures.loc[group.index, name].to_numpy(dtype=float)
@@ -151,15 +179,17 @@ def fit_backends(runs: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> tu
                                  else f"no run has {name}")
                 fits[name] = None
                 continue
-            fits[name] = fit(name, terms, [c for c, g in zip(configs, good) if g], values[good], resamples, seed)
+            fits[name] = fit(name, terms, [c for c, g in zip(configs, good) if g], values[good], resamples, seed,
+                             [c for c, g in zip(planned, good) if g])
         expected = [planned_configuration(backend, float(r["n_scaling"]), float(r["k_scaling"]), str(r["drive"]),
                                           float(r["dt_ms"]), 1, 1, 1, _thalamic(r)).events_per_model_s
                     for _, r in group.iterrows()]
-        ratios = np.array([c.events_per_model_s for c in configs]) / np.array(expected)
+        ratios = pd.Series(np.array([c.events_per_model_s for c in configs]) / np.array(expected), index=group.index)
+        ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+        factors = {float(k): float(v) for k, v in ratios.groupby(group.loc[ratios.index, "k_scaling"]).median().items()}
         first = group.iloc[0]
         models.append(BackendModel(
-            series=str(series), backend=backend, fits=fits, missing=missing,
-            rate_factor=float(np.median(ratios[np.isfinite(ratios) & (ratios > 0)])) if np.isfinite(ratios).any() else 1.0,
+            series=str(series), backend=backend, fits=fits, missing=missing, rate_factors=factors or {1.0: 1.0},
             drive=str(first["drive"]), dt_ms=float(first["dt_ms"]), thalamic_input=_thalamic(first),
             configs=configs, sizes=sorted({(float(r["n_scaling"]), float(r["k_scaling"])) for _, r in group.iterrows()}),
             n_runs=len(group)))
@@ -372,3 +402,40 @@ def _variance(rtf: Fit, mem: Fit | None, target: Configuration, extra: list[Conf
     if mem is not None:
         v += mem.relative_variance_at(target, extra)
     return v
+
+
+# ---------------------------------------------------------------- the advisor's own held-back check
+
+HELD_BACK_FIGURES = {"rtf": "rtf", "t_construct_s": "t_construct_s", "mem_rank_mb": "mem_rank_mb"}
+
+
+def holdout_check(runs: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """How well the models extrapolate, measured on the campaign itself: per series with three
+    or more model sizes, the models are fitted without the largest size and predict its runs
+    (median per shape). One row per series, shape and figure: measured, predicted, interval,
+    error, and whether the measurement fell inside the interval."""
+    usable, _ = usable_runs(runs.reset_index(drop=True))
+    figures = measured_figures(usable)
+    rows = []
+    for series, group in usable.groupby("series", sort=True):
+        sizes = sorted({(float(n), float(k)) for n, k in zip(group["n_scaling"], group["k_scaling"])})
+        if len(sizes) < 3:
+            continue
+        largest = (group["n_scaling"].astype(float) == sizes[-1][0]) & (group["k_scaling"].astype(float) == sizes[-1][1])
+        models, _ = fit_backends(group[~largest], resamples, seed)
+        model = models[0]
+        for shape, runs_at in group[largest].groupby(["nodes", "tasks_per_node", "threads_per_task"]):
+            pred = model.predict(model.configuration(*sizes[-1], *(int(v) for v in shape)))
+            for figure in HELD_BACK_FIGURES:
+                measured = float(figures.loc[runs_at.index, figure].median())
+                p = pred.get(figure)
+                if p is None or not np.isfinite(measured):
+                    continue
+                rows.append({"series": series, "n_scaling": sizes[-1][0], "k_scaling": sizes[-1][1],
+                             "fitted_sizes": ", ".join(f"{n:g}/{k:g}" for n, k in sizes[:-1]),
+                             "shape": "x".join(str(int(v)) for v in shape), "figure": figure,
+                             "runs": len(runs_at), "measured": measured, "predicted": p.value, "low": p.low,
+                             "high": p.high, "error": p.value / measured - 1.0,
+                             "inside": bool(p.low <= measured <= p.high)})
+    return pd.DataFrame(rows, columns=["series", "n_scaling", "k_scaling", "fitted_sizes", "shape", "figure", "runs",
+                                       "measured", "predicted", "low", "high", "error", "inside"])

@@ -45,6 +45,8 @@ class Configuration:
     n_neurons: float
     n_synapses: float  # recurrent synapses (runs.csv n_synapses, derived.Network.n_synapses)
     events_per_model_s: float  # recurrent synaptic events per second of model time
+    spikes_per_model_s: float  # spikes per second of model time (all neurons)
+    input_events_per_model_s: float  # external (Poisson) input deliveries per model second
     steps_per_model_s: float  # time steps per second of model time (1000 / dt_ms)
     nodes: int
     tasks_per_node: int
@@ -79,8 +81,18 @@ class Term:
 RTF_TERMS = (
     Term("core_s_per_event", "work per synaptic event, divided over the parallel units",
          lambda c: c.events_per_model_s / c.parallel_units, "work"),
-    Term("core_s_per_neuron_step", "work per neuron update (and its external input), divided over the "
-         "parallel units", lambda c: c.n_neurons * c.steps_per_model_s / c.parallel_units, "work"),
+    Term("core_s_per_neuron_step", "work per neuron update, divided over the parallel units",
+         lambda c: c.n_neurons * c.steps_per_model_s / c.parallel_units, "work"),
+    # NEST's poisson_generator draws a count per target and time step and delivers one event
+    # (with that multiplicity) when it is not zero: the deliveries grow with the rate, which
+    # PD14's K_scaling scales, and saturate at one per step (input_deliveries_per_model_s)
+    Term("core_s_per_input_event", "work per external input delivery, divided over the parallel units",
+         lambda c: c.input_events_per_model_s / c.parallel_units, "work"),
+    # a spike costs something before it reaches any target (NEST: its targets looked up and
+    # sent to every rank); at small scales, where PD14's in-degrees shrink with the scale, a
+    # spike has few targets and this part is large
+    Term("core_s_per_spike", "work per spike, whatever its targets, divided over the parallel units",
+         lambda c: c.spikes_per_model_s / c.parallel_units, "work"),
     Term("s_serial", "a part that does not divide (per model second)", lambda c: 1.0, "serial"),
     Term("s_per_extra_rank", "communication: grows with the MPI ranks beyond the first (per model second)",
          lambda c: float(c.ranks - 1), "communication"),
@@ -136,14 +148,29 @@ def expected_events_per_model_s(net: derived.Network) -> float:
     return float((np.asarray(P.FULL_MEAN_RATES_HZ) * net.num_neurons * net.out_degree).sum())
 
 
+def input_deliveries_per_model_s(net: derived.Network, dt_ms: float) -> float:
+    """External input deliveries per model second: each neuron's Poisson input delivers in a
+    time step when its Poisson count is not zero, i.e. with probability 1 - exp(-rate dt) (zero
+    with DC drive). Known from the model: measured runs and planned ones alike use it."""
+    p_step = 1.0 - np.exp(-np.asarray(net.poisson_rate_hz, float) * dt_ms * 1e-3)
+    return float((net.num_neurons * p_step).sum() * 1000.0 / dt_ms)
+
+
+def expected_spikes_per_model_s(net: derived.Network) -> float:
+    """Spikes per model second at PD14's full-scale mean rates."""
+    return float((np.asarray(P.FULL_MEAN_RATES_HZ) * net.num_neurons).sum())
+
+
 def planned_configuration(backend: str, n_scaling: float, k_scaling: float, drive: str, dt_ms: float,
                           nodes: int, tasks_per_node: int, threads_per_task: int,
                           thalamic_input: bool = False, rate_factor: float = 1.0) -> Configuration:
-    """The configuration of a run not made: sizes from the model's parameters, events at the
-    full-scale rates times ``rate_factor`` (the advisor passes the ratio its campaign measured)."""
+    """The configuration of a run not made: sizes from the model's parameters, spikes and events
+    at the full-scale rates times ``rate_factor`` (the advisor passes what its campaign measured)."""
     net = derived.derive(n_scaling, k_scaling, drive, thalamic_input)
     return Configuration(backend, float(net.n_neurons), float(net.n_synapses),
-                         expected_events_per_model_s(net) * rate_factor, 1000.0 / dt_ms,
+                         expected_events_per_model_s(net) * rate_factor,
+                         expected_spikes_per_model_s(net) * rate_factor, input_deliveries_per_model_s(net, dt_ms),
+                         1000.0 / dt_ms,
                          int(nodes), int(tasks_per_node), int(threads_per_task))
 
 
