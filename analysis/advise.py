@@ -36,6 +36,8 @@ def read_campaigns(sources: list[Path]) -> tuple[pd.DataFrame, dict | None]:
 
 
 def machine_of(config: dict | None, args) -> Machine:
+    """The machine advised for: the campaign's (config_resolved.json), or what the command line
+    says; the next measurement is always for the campaign's own machine."""
     m = (config or {}).get("machine", {})
     cores = args.cores_per_node or m.get("cores_per_node")
     memory = args.memory_per_node_mb or m.get("memory_per_node_mb")
@@ -44,7 +46,8 @@ def machine_of(config: dict | None, args) -> Machine:
                          "with its config_resolved.json)")
     nodes_here = int(m.get("nodes_max", 1))
     budget = args.node_budget or (config or {}).get("experiment", {}).get("advisor", {}).get("node_budget") or nodes_here
-    return Machine(int(cores), float(memory), int(budget), nodes_here)
+    return Machine(int(cores), float(memory), int(budget), nodes_here, int(m.get("cores_per_node", cores)),
+                   float(m.get("memory_per_node_mb", memory)))
 
 
 def target_size(config: dict | None, args) -> tuple[float, float]:
@@ -147,7 +150,8 @@ def advice_text(models: list[BackendModel], advices: list[Advice], left_out: dic
             lines.append(f"  next measurement: n/k_scaling {n['n_scaling']:g}/{n['k_scaling']:g} at "
                          f"{n['nodes']}x{n['tasks_per_node']}x{n['threads_per_task']} narrows the RTF and memory "
                          f"predictions at the fastest configuration by about {n['narrows']:.0%} (about "
-                         f"{n['cost_s_per_model_s']:.0f} s of construction and simulation per model second)")
+                         f"{n['cost_s_per_model_s']:.3g} s of construction and simulation per model second, on "
+                         "the campaign's own machine)")
         else:
             lines.append(f"  next measurement: none ({adv.next_reason})")
         if max(vps) <= 2 or max(nodes) == 1:

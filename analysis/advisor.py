@@ -209,7 +209,11 @@ class Machine:
     cores_per_node: int
     memory_per_node_mb: float
     node_budget: int
-    nodes_max_here: int  # nodes the campaign's machine offers (where the next measurement can run)
+    # the campaign's own machine, where the next measurement can run (the advice's machine may
+    # be another one, given on the command line)
+    nodes_max_here: int
+    cores_per_node_here: int
+    memory_per_node_mb_here: float
 
 
 def candidate_shapes(backend: str, machine: Machine) -> list[tuple[int, int, int]]:
@@ -371,7 +375,8 @@ def next_measurement(model: BackendModel, fastest: dict | None, n_scaling: float
         return None, "no configuration to narrow (nothing runs or no RTF model)"
     target = model.configuration(n_scaling, k_scaling, int(fastest["nodes"]), int(fastest["tasks_per_node"]),
                                  int(fastest["threads_per_task"]))
-    here = Machine(machine.cores_per_node, machine.memory_per_node_mb, machine.nodes_max_here, machine.nodes_max_here)
+    here = Machine(machine.cores_per_node_here, machine.memory_per_node_mb_here, machine.nodes_max_here,
+                   machine.nodes_max_here, machine.cores_per_node_here, machine.memory_per_node_mb_here)
     sizes = set(model.sizes) | {(n_scaling, k_scaling)}
     largest = max(model.sizes)
     factor = 2.0

@@ -6,6 +6,8 @@ beyond the nodes measured), its communication part, and where communication woul
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -37,8 +39,8 @@ def _size_panel(ax, model: BackendModel, advice: Advice, target: tuple[float, fl
                 per_node: bool, limit: float | None = None) -> None:
     fit = model.fits.get(figure)
     if fit is None:
-        ax.text(0.5, 0.5, f"no model: {model.missing.get(figure, '')}", ha="center", va="center", wrap=True,
-                transform=ax.transAxes)
+        ax.text(0.5, 0.5, textwrap.fill(f"no model: {model.missing.get(figure, '')}", 50), ha="center",
+                va="center", transform=ax.transAxes)
         return
     ratio = target[1] / target[0]
     grid = _sizes(model, target)
@@ -71,12 +73,13 @@ def _size_panel(ax, model: BackendModel, advice: Advice, target: tuple[float, fl
     ax.text(measured_max, 0.02, " extrapolation", transform=ax.get_xaxis_transform(), fontsize=7, color="0.3")
     if limit:
         ax.axhline(limit, color=style.TOL_BRIGHT[1], lw=0.8)
-        ax.text(grid[0], limit, "memory of a node", va="bottom", fontsize=7, color=style.TOL_BRIGHT[1])
+        ax.text(0.98, limit, "memory of a node", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                fontsize=7, color=style.TOL_BRIGHT[1])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("recurrent synapses (model size)")
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=6, loc="upper left")
+    ax.legend(fontsize=6, loc="best")
 
 
 def _nodes_panel(ax, advice: Advice) -> None:
@@ -100,7 +103,8 @@ def _nodes_panel(ax, advice: Advice) -> None:
         ax.text(advice.communication_dominates_at_nodes, 0.95, " communication dominates",
                 transform=ax.get_xaxis_transform(), fontsize=7, va="top", color=style.TOL_BRIGHT[1])
     else:
-        ax.text(0.02, 0.02, advice.communication_reason, transform=ax.transAxes, fontsize=6, wrap=True)
+        ax.text(0.02, 0.02, textwrap.fill(advice.communication_reason, 70), transform=ax.transAxes, fontsize=6,
+                va="bottom")
     first = curve.iloc[0]
     ax.set_title(f"{int(first['tasks_per_node'])} rank(s) x {int(first['threads_per_task'])} thread(s) per node",
                  fontsize=8)
@@ -119,7 +123,7 @@ def advisor_figure(models: list[BackendModel], advices: list[Advice], target: tu
         ax.axis("off")
         ax.text(0.5, 0.5, "Configuration advisor: no ok, undisturbed performance run to fit", ha="center")
         return fig
-    fig, axes = plt.subplots(len(models), 3, figsize=(13, 3.8 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(len(models), 3, figsize=(14, 4.2 * len(models)), squeeze=False, layout="constrained")
     for row, (model, advice) in enumerate(zip(models, advices)):
         _size_panel(axes[row, 0], model, advice, target, "rtf", f"{model.series}: real-time factor", False)
         _size_panel(axes[row, 1], model, advice, target, "mem_rank_mb", f"{model.series}: peak memory per node (MB)",
@@ -127,5 +131,4 @@ def advisor_figure(models: list[BackendModel], advices: list[Advice], target: tu
         _nodes_panel(axes[row, 2], advice)
     fig.suptitle(f"Configuration advisor: PD14 at n_scaling {target[0]:g}, k_scaling {target[1]:g}; every line and "
                  "band is modelled (fitted to the dots), 95 % intervals for a new run", fontsize=9)
-    fig.tight_layout()
     return fig

@@ -30,9 +30,9 @@ def test_full_scale_nest_refused_on_an_8_gb_machine_with_the_figures(config_dir)
     text = problem.allowed
     assert "on nest" in text and "local-oversubscribed.yaml" in text and "has 8,000 MB (memory_per_node_mb)" in text
     needed = megabytes_in(text)[0]
-    # 298,880,968 connections at 50 B each plus one process: about what the full-scale run used
+    # 298,880,968 synapses at 48 B each plus one process: about what the full-scale run used
     assert 14_000 < needed < 16_500
-    assert "298,880,968 connections" in text
+    assert "298,880,968 synapses" in text and "the advisor's memory model" in text
 
 
 def test_full_scale_nest_accepted_at_24_gb(config_dir):
@@ -102,5 +102,26 @@ def test_the_command_prints_each_shape_beside_the_machine_limits(capsys):
     assert estimate_table.main(["--experiment", "full_scale_local"]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("nest"))
-    assert "1x1x4" in row and "15,094" in row and "24,000" in row and "120" in row
-    assert "memory from tests/benchmarks/memory_calibration.py" in out
+    assert "1x1x4" in row and "15,119" in row and "24,000" in row and "120" in row
+    assert "memory from the advisor's memory model" in out and "make advisor-check" in out
+
+
+def test_the_estimate_is_the_advisors_memory_model_per_rank_times_the_ranks_of_a_node():
+    """One memory model: the estimate before submission evaluates the advisor's form
+    (spikescale.perf_model.MEMORY_TERMS) with its shipped constants, per rank, times the ranks
+    of the busiest node; the synapses and neurons spread over all ranks."""
+    from spikescale.perf_model import ESTIMATE_MEMORY, MEMORY_TERMS, evaluate, planned_configuration
+
+    run = {"backend": "nest", "n_scaling": 0.5, "k_scaling": 0.5, "drive": "poisson", "thalamic_input": False,
+           "t_presim_ms": 500.0, "t_sim_ms": 1000.0, "dt_ms": 0.1, "nodes": 2, "tasks_per_node": 4,
+           "threads_per_task": 3}
+    mem, basis = estimate.memory_per_node_mb(run)
+    config = planned_configuration("nest", 0.5, 0.5, "poisson", 0.1, 2, 4, 3)
+    per_rank = evaluate(MEMORY_TERMS, ESTIMATE_MEMORY["nest"]["constants"], config)
+    assert mem == pytest.approx(4 * per_rank)
+    constants = ESTIMATE_MEMORY["nest"]["constants"]
+    by_hand = (constants["mb_base"] + constants["mb_per_neuron"] * config.n_neurons / 8
+               + constants["mb_per_synapse"] * config.n_synapses / 8 + constants["mb_per_rank"] * 7
+               + constants["mb_per_thread"] * 2)
+    assert per_rank == pytest.approx(by_hand)
+    assert "8 rank(s)" in basis and "make advisor-check" in basis

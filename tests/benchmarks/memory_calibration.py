@@ -107,10 +107,12 @@ def main(argv=None) -> int:
             slope, base = np.polyfit(conns, mems, 1)
             model = estimate.MEMORY_MODELS.get(backend)
             print(f"{backend}: fit base {base:.0f} MB + {slope * 1e6:.1f} bytes/connection"
-                  + (f"; spikescale.estimate uses {model.base_mb:.0f} MB + {model.bytes_per_connection:.1f} B" if model else ""))
+                  + (f"; spikescale.estimate uses {model['constants']}" if model else ""))
             if model:
                 for scale, connections, mem in points:
-                    predicted = model.base_mb + connections * model.bytes_per_connection / 1e6
+                    run = {"backend": backend, "n_scaling": scale, "k_scaling": scale, "drive": "poisson",
+                           "dt_ms": 0.1, "nodes": 1, "tasks_per_node": 1, "threads_per_task": 1}
+                    predicted, _ = estimate.memory_per_node_mb(run)
                     print(f"    scale {scale:<5g} measured {mem:8.0f} MB  estimate {predicted:8.0f} MB "
                           f"({predicted / mem - 1:+.0%})")
     return 0

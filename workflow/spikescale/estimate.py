@@ -9,7 +9,8 @@ basis text. The configuration check (spikescale.config.shape_problems) refuses, 
 job starts, a machine whose nodes cannot hold a run or whose time limit cannot, naming the
 figures.
 
-A backend whose memory or time is not known here gets no figure and a reason, and is never
+Memory uses the configuration advisor's memory model (spikescale.perf_model). A backend
+whose memory or time is not known here gets no figure and a reason, and is never
 refused on a guess: a SpiNNaker board (its memory is the board's), GeNN and brian2genn on a
 GPU (device memory is not the host's; no GPU was measured at these sizes).
 
@@ -26,15 +27,7 @@ import numpy as np
 
 from spikescale.models.pd14 import derived
 from spikescale.models.pd14 import params as P
-
-
-@dataclass(frozen=True)
-class MemoryModel:
-    """Peak resident memory of one process (tree): a base plus a cost per connection held."""
-
-    base_mb: float  # interpreter, simulator, buffers (MB = 10^6 bytes, as spikescale.memory)
-    bytes_per_connection: float  # per connection the simulator stores (derived.connections_total)
-    basis: str  # how the constants were found
+from spikescale.perf_model import ESTIMATE_MEMORY, MEMORY_TERMS, evaluate, planned_configuration
 
 
 @dataclass(frozen=True)
@@ -50,27 +43,10 @@ class TimeModel:
     basis: str
 
 
-_MEM_BASIS = ("tests/benchmarks/memory_calibration.py at PD14 scales 0.05, 0.1, 0.2 (whole process tree, "
-              "2026-11-30)")
-
-MEMORY_MODELS: dict[str, MemoryModel] = {
-    # NEST 3.10: the fit at scales 0.05-0.2 gives 131 MB + 46 B per connection; full scale
-    # (tests/benchmarks/full_scale.py, 298.9 M connections, 4 threads, spikes recorded) peaked
-    # at 15,124 MB, i.e. 50 B per connection: kept, as it is the size that matters.
-    "nest": MemoryModel(150.0, 50.0, f"{_MEM_BASIS} and tests/benchmarks/full_scale.py (15.1 GB)"),
-    # Brian2 2.9 (cpp_standalone): the Python side draws the connectivity with numpy (int64
-    # indices, float64 weights and delays, temporaries) and keeps it while the compiled program
-    # (a child process) loads it again: the tree's peak was 530 MB at scale 0.1 and 1,630 MB at
-    # 0.2, i.e. about 163 MB + 123 B per connection.
-    "brian2": MemoryModel(170.0, 125.0, _MEM_BASIS + "; the Python process and its compiled program together"),
-    # PyGeNN 5.4 on the CPU backend (host memory: on a GPU the device holds the synapses).
-    # fitted: 91 MB + 40.7 B per connection
-    "genn": MemoryModel(100.0, 42.0, _MEM_BASIS + "; CPU backend only"),
-    # The SpiNNaker emulator (sPyNNaker's mapping on a virtual board, dynamics in numpy).
-    # sPyNNaker's mapping of every connection (synaptic matrices as the board would hold them)
-    # plus the emulator's own arrays: 207 MB + 187 B per connection fitted.
-    "spinnaker": MemoryModel(210.0, 190.0, _MEM_BASIS + "; the emulator only (a board holds its own memory)"),
-}
+# Peak memory per rank uses the advisor's memory model (spikescale.perf_model.MEMORY_TERMS: a
+# base, shares per neuron and per synapse the rank holds, buffers per extra rank and per
+# extra thread) with the constants of perf_model.ESTIMATE_MEMORY, which say how they were found.
+MEMORY_MODELS = ESTIMATE_MEMORY
 
 MEMORY_UNKNOWN = {
     "brian2genn": "brian2genn's memory was not calibrated (it picks a GPU or the CPU at run time; on a GPU the "
@@ -150,12 +126,15 @@ def memory_per_node_mb(run: dict, software: dict | None = None, machine: dict | 
                                "device memory, not estimated")
     if model is None:
         return None, why_not
-    net = derived.network_of(run)
-    nodes, tasks = run["nodes"], run["tasks_per_node"]
-    # connections are spread evenly over ranks (NEST: by target neuron), each rank has its base
-    mem = tasks * model.base_mb + net.connections_total() * model.bytes_per_connection / 1e6 / nodes
-    return mem, (f"{tasks} process(es) x {model.base_mb:.0f} MB + {net.connections_total():,} connections x "
-                 f"{model.bytes_per_connection:.0f} B / {nodes} node(s); {model.basis}")
+    config = planned_configuration(run.get("backend", "nest"), run["n_scaling"], run["k_scaling"], run["drive"],
+                                   run.get("dt_ms", 0.1), run["nodes"], run["tasks_per_node"],
+                                   run.get("threads_per_task", 1), run.get("thalamic_input", False))
+    per_rank = evaluate(MEMORY_TERMS, model["constants"], config)
+    terms = ", ".join(f"{name} {value:.4g}" for name, value in model["constants"].items())
+    return run["tasks_per_node"] * per_rank, (
+        f"{run['tasks_per_node']} rank(s) x {per_rank:,.0f} MB for {config.n_synapses / config.ranks:,.0f} synapses "
+        f"and {config.n_neurons / config.ranks:,.0f} neurons per rank ({int(config.n_synapses):,} synapses on "
+        f"{config.ranks} rank(s)); the advisor's memory model ({terms}): {model['basis']}")
 
 
 def walltime_s(run: dict, machine: dict, software: dict | None = None) -> tuple[float | None, str]:

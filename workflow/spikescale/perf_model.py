@@ -175,9 +175,30 @@ def planned_configuration(backend: str, n_scaling: float, k_scaling: float, driv
 
 
 # The memory model the estimate before submission uses (spikescale.estimate), per backend:
-# constants of MEMORY_TERMS. NEST's were fitted by the advisor from PD14 at scales 0.05-0.2 with
-# 1-2 threads and 1-2 ranks (make advisor-check, docs/advisor.md), which predicted the
-# full-scale run's peak (tests/benchmarks/full_scale.py) within the error the docs give; the
-# others' from tests/benchmarks/memory_calibration.py (one rank, one thread: no rank or
-# thread term measured; their base and per-synapse share as fitted there).
-ESTIMATE_MEMORY: dict[str, dict] = {}
+# constants of MEMORY_TERMS and how they were found.
+_CALIBRATION = ("tests/benchmarks/memory_calibration.py at PD14 scales 0.05, 0.1, 0.2 (whole process tree, one rank, "
+                "one thread: no rank or thread term measured)")
+ESTIMATE_MEMORY: dict[str, dict] = {
+    # NEST 3.10: the advisor's fit (make advisor-check, docs/advisor.md) at scales 0.05-0.2 with
+    # 1-2 threads and 1-2 ranks (MPI build) predicted its held-back full-scale run, 12,383 MB, as
+    # 11,030 MB (-11 %); the PyPI wheel (the default software) peaked at 15,124 MB at full scale
+    # (tests/benchmarks/full_scale.py). The estimate refuses on the larger: base, neuron, rank and
+    # thread terms as fitted, the share per synapse raised to meet the PyPI wheel's full-scale
+    # peak (47.9 B; fitted 34.2 B).
+    "nest": {"constants": {"mb_base": 74.5, "mb_per_neuron": 0.00925, "mb_per_synapse": 4.79e-5,
+                           "mb_per_rank": 0.0, "mb_per_thread": 4.73},
+             "basis": "fitted by the advisor at scales 0.05-0.2 (make advisor-check), per synapse raised to the "
+                      "PyPI wheel's full-scale peak (15.1 GB, tests/benchmarks/full_scale.py)"},
+    # Brian2 2.9 (cpp_standalone): the Python side draws the connectivity with numpy (int64
+    # indices, float64 weights and delays) and keeps it while the compiled program (a child
+    # process) loads it again: 163 MB + 123 B per connection fitted, the process tree's peak.
+    "brian2": {"constants": {"mb_base": 170.0, "mb_per_synapse": 1.25e-4},
+               "basis": _CALIBRATION + "; the Python process and its compiled program together"},
+    # PyGeNN 5.4 on the CPU backend (host memory; on a GPU the device holds the synapses): 91 MB
+    # + 40.7 B per connection fitted.
+    "genn": {"constants": {"mb_base": 100.0, "mb_per_synapse": 4.2e-5}, "basis": _CALIBRATION + "; CPU backend only"},
+    # The SpiNNaker emulator: sPyNNaker's synaptic matrices as the board would hold them plus
+    # the emulator's arrays: 207 MB + 187 B per connection fitted.
+    "spinnaker": {"constants": {"mb_base": 210.0, "mb_per_synapse": 1.9e-4},
+                  "basis": _CALIBRATION + "; the emulator only (a board holds its own memory)"},
+}
