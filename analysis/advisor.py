@@ -369,7 +369,8 @@ def next_measurement(model: BackendModel, fastest: dict | None, n_scaling: float
     """Among runs the campaign's machine can make (its nodes, no oversubscription, a model
     size that fits its memory), the one that most narrows the predicted RTF and memory at
     the advised configuration (the relative variances of the fitted constants, as weighted
-    least squares gives them)."""
+    least squares gives them). Sizes tried: those measured, the target, and three steps from the
+    largest measured towards it."""
     rtf, mem = model.fits.get("rtf"), model.fits.get("mem_rank_mb")
     if fastest is None or rtf is None:
         return None, "no configuration to narrow (nothing runs or no RTF model)"
@@ -378,11 +379,11 @@ def next_measurement(model: BackendModel, fastest: dict | None, n_scaling: float
     here = Machine(machine.cores_per_node_here, machine.memory_per_node_mb_here, machine.nodes_max_here,
                    machine.nodes_max_here, machine.cores_per_node_here, machine.memory_per_node_mb_here)
     sizes = set(model.sizes) | {(n_scaling, k_scaling)}
-    largest = max(model.sizes)
-    factor = 2.0
-    while largest[0] * factor < n_scaling and factor < 64:  # steps towards the target size
-        sizes.add((round(largest[0] * factor, 6), round(largest[1] * factor, 6)))
-        factor *= 2.0
+    largest = max(model.sizes, key=lambda size: (size[0] * size[1], size))  # the most synapses
+    if n_scaling * k_scaling > largest[0] * largest[1]:  # steps towards the target, geometric in n and k
+        for step in (0.25, 0.5, 0.75):
+            sizes.add((round(largest[0] * (n_scaling / largest[0]) ** step, 6),
+                       round(largest[1] * (k_scaling / largest[1]) ** step, 6)))
     base = _variance(rtf, mem, target, [])
     best = None
     for size in sorted(sizes):
@@ -423,7 +424,9 @@ def holdout_check(runs: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> p
     figures = measured_figures(usable)
     rows = []
     for series, group in usable.groupby("series", sort=True):
-        sizes = sorted({(float(n), float(k)) for n, k in zip(group["n_scaling"], group["k_scaling"])})
+        # ordered by synapses (n_scaling x k_scaling): the largest model is the one with the most
+        sizes = sorted({(float(n), float(k)) for n, k in zip(group["n_scaling"], group["k_scaling"])},
+                       key=lambda size: (size[0] * size[1], size))
         if len(sizes) < 3:
             continue
         largest = (group["n_scaling"].astype(float) == sizes[-1][0]) & (group["k_scaling"].astype(float) == sizes[-1][1])

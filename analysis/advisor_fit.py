@@ -83,16 +83,24 @@ class Fit:
                           *(float(v) for v in np.quantile(means, [tail, 1.0 - tail])))
 
     def leans_on_missing(self, config: Configuration) -> list[str]:
-        """Terms not fitted whose feature at ``config`` is unlike every fitted run's (more than
-        5 % from all of them, as planned): the prediction leaves out a cost the campaign never
-        showed apart."""
+        """Terms not fitted whose cost at ``config`` the fitted terms would not carry: over the
+        fitted runs (as planned) a dropped term's feature is some mix of the kept ones' (that
+        is why it was dropped); where that mix at ``config`` misses its feature by more than
+        5 %, the prediction leaves out a cost the campaign never showed apart (one model size
+        predicting another: neurons per thread no longer in the proportion to synapses they
+        had). A term zero in every run is left out wherever its feature is not zero."""
+        kept = [t for t in self.terms if t.name in self.used]
+        basis = features(tuple(kept), self.planned) if kept else np.zeros((len(self.planned), 0))
+        here = np.array([t.feature(config) for t in kept])
         out = []
         for term in self.terms:
-            if term.name in self.dropped:
-                value = term.feature(config)
-                seen = [term.feature(c) for c in self.planned]
-                if not any(abs(value - v) <= 0.05 * max(abs(value), abs(v)) for v in seen):
-                    out.append(term.name)
+            if term.name not in self.dropped:
+                continue
+            column = np.array([term.feature(c) for c in self.planned])
+            mix = np.linalg.lstsq(basis, column, rcond=None)[0] if kept else np.zeros(0)
+            carried, value = float(here @ mix), term.feature(config)
+            if abs(value - carried) > 0.05 * max(abs(value), abs(carried), 1e-300):
+                out.append(term.name)
         return out
 
     def relative_variance_at(self, config: Configuration, extra: list[Configuration] = ()) -> float:

@@ -2,6 +2,7 @@
 store, the figure; re-running runs nothing; a new seed runs only the new runs; a killed run
 is redone; a failed run is recorded, collected and can be retried without losing anything."""
 
+import re
 import signal
 import subprocess
 import sys
@@ -55,6 +56,15 @@ def test_campaign_end_to_end_then_nothing_then_only_new_seed(nest_python, config
     # beNNch-plot's own grouping works on it
     assert len(bennch.drop(columns="rng_seed").groupby(
         ["num_nodes", "threads_per_task", "tasks_per_node", "model_time_sim"]).mean()) == 2
+    # the advisor's advice for a one-node, two-core campaign of one model size: a configuration
+    # with its predicted figures, and plainly that there is little room to extrapolate
+    advice = (out / "analysis" / "advisor.txt").read_text()
+    assert re.search(r"fastest: 1 node\(s\) x 1 rank\(s\) x 2 thread\(s\): RTF [\d.]+ \[", advice), advice
+    assert "peak memory" in advice and "modelled" in advice and "Little room to extrapolate" in advice
+    assert "s_per_extra_rank: not determined (its feature is zero in every run" in advice
+    predictions = pd.read_csv(out / "analysis" / "advisor.csv")
+    assert set(predictions["threads_per_task"]) == {1, 2} and (predictions["rtf"] > 0).all()
+    assert (out / "analysis" / "advisor.png").stat().st_size > 0
     assert "4 of 4 steps" not in proc.stdout  # sanity: the whole DAG (8 jobs) ran
     assert jobs_run(proc) == 4
     for run_id in runs["run_id"]:
