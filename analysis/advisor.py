@@ -382,8 +382,8 @@ def next_measurement(model: BackendModel, fastest: dict | None, n_scaling: float
     largest = max(model.sizes, key=lambda size: (size[0] * size[1], size))  # the most synapses
     if n_scaling * k_scaling > largest[0] * largest[1]:  # steps towards the target, geometric in n and k
         for step in (0.25, 0.5, 0.75):
-            sizes.add((round(largest[0] * (n_scaling / largest[0]) ** step, 6),
-                       round(largest[1] * (k_scaling / largest[1]) ** step, 6)))
+            sizes.add((float(f"{largest[0] * (n_scaling / largest[0]) ** step:.2g}"),
+                       float(f"{largest[1] * (k_scaling / largest[1]) ** step:.2g}")))
     base = _variance(rtf, mem, target, [])
     best = None
     for size in sorted(sizes):
