@@ -128,6 +128,7 @@ def advice_text(models: list[BackendModel], advices: list[Advice], left_out: dic
             lines.append(f"  {figure} = {fitted}; relative scatter {np.std(f.rel_residuals):.1%}")
             for name, why in f.dropped.items():
                 lines.append(f"    {name}: not determined ({why})")
+            lines.extend(f"    note: {note}" for note in f.notes)
         if adv.fastest is None:
             runs_not = adv.table["runs"].iloc[0] if not adv.table.empty else "no shape"
             lines.append(f"  no configuration within the budget can run this model: {runs_not}")
@@ -154,6 +155,10 @@ def advice_text(models: list[BackendModel], advices: list[Advice], left_out: dic
                          "the campaign's own machine)")
         else:
             lines.append(f"  next measurement: none ({adv.next_reason})")
+        if len(model.sizes) == 1:
+            lines.append("  One model size measured: what grows with the model cannot be told from what does not "
+                         "(the terms not determined above), so predictions at other sizes are not supported; add "
+                         "campaigns of other sizes (advisor.fit_also).")
         if max(vps) <= 2 or max(nodes) == 1:
             lines.append(f"  Little room to extrapolate: these runs used at most {max(vps)} virtual processes on "
                          f"{max(nodes)} node(s). Predictions for more cores or nodes carry the work and communication "

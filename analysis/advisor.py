@@ -14,7 +14,7 @@ Every prediction is modelled and says so; the figures it stands on are measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from spikescale.models.pd14 import derived
 from spikescale.perf_model import (CONSTRUCT_TERMS, MEMORY_TERMS, PARALLEL_BACKENDS, POWER_TERMS, RTF_TERMS,
                                    Configuration, input_deliveries_per_model_s, planned_configuration)
 
-# figure -> (terms, how it is read from runs.csv)
+# figure -> its terms (measured_figures reads each figure from runs.csv)
 FIGURE_TERMS = {"rtf": RTF_TERMS, "t_construct_s": CONSTRUCT_TERMS, "mem_rank_mb": MEMORY_TERMS,
                 "power_w": POWER_TERMS}
 MAX_NODES_DRAWN = 4096  # how far the extrapolation to many nodes is drawn
@@ -90,7 +90,6 @@ class BackendModel:
     configs: list[Configuration]
     sizes: list[tuple[float, float]]  # (n_scaling, k_scaling) measured
     n_runs: int
-    notes: list[str] = field(default_factory=list)
 
     def rate_factor(self, k_scaling: float) -> float:
         """The rates a model size will have, relative to PD14's full-scale rates: as measured at
@@ -140,7 +139,8 @@ class BackendModel:
         return "extrapolation: " + "; ".join(parts) if parts else "within the measured range"
 
     def esyn_uj(self, config: Configuration, pred: dict) -> Prediction | None:
-        """Energy per synaptic event: power x RTF / events per model second (µJ)."""
+        """Energy per synaptic event: power x RTF / events per model second (µJ). Its interval
+        multiplies the ends of the two intervals: wider than a joint one, never narrower."""
         if pred.get("power_w") is None or pred.get("rtf") is None:
             return None
         p, r = pred["power_w"], pred["rtf"]

@@ -65,9 +65,6 @@ class Configuration:
         """What the divisible work is divided by."""
         return self.virtual_processes if self.backend in PARALLEL_BACKENDS else 1
 
-    def shape(self) -> str:
-        return f"{self.nodes}x{self.tasks_per_node}x{self.threads_per_task}"
-
 
 @dataclass(frozen=True)
 class Term:
