@@ -42,7 +42,9 @@ def usable_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     ok = perf[perf["status"].astype(str) == "ok"].copy()
     if len(ok) < len(perf):
         left_out["not ok"] = len(perf) - len(ok)
-    disturbed = is_disturbed(ok)
+    if ok.empty:  # e.g. every run failed
+        return ok.assign(series=pd.Series(dtype=str)), left_out
+    disturbed = is_disturbed(ok).astype(bool)
     if disturbed.any():
         left_out["disturbed (other processes took CPU time)"] = int(disturbed.sum())
     ok = ok[~disturbed]

@@ -628,3 +628,14 @@ def test_fit_also_collected_campaigns_follow_this_one(config_dir, tmp_path):
     # no advisor block: only this campaign
     edit_yaml(config_dir / "experiment" / "tiny.yaml", advisor={})
     assert fit_folders(load_campaign("tiny", config_dir), results_dir, "results/tiny") == ["results/tiny"]
+
+
+def test_a_campaign_whose_runs_all_failed_has_nothing_to_fit_and_keeps_its_columns():
+    """Found by the real workflow (every run failed): the empty selection once lost its columns
+    and the rule stopped the campaign's analysis."""
+    runs = synthetic_runs(SEED).assign(status="failed")
+    usable, left_out = usable_runs(runs)
+    assert usable.empty and "backend" in usable.columns and "series" in usable.columns
+    assert left_out == {"not ok": len(runs)}
+    models, _ = fit_backends(runs)
+    assert models == []
