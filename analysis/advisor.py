@@ -15,11 +15,13 @@ Every prediction is modelled and says so; the figures it stands on are measured.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from spikescale.analysis.advisor_fit import Fit, Prediction, fit
+from spikescale.analysis.phase_breakdown import per_run, simulate_timers
 from spikescale.analysis.scaling import is_disturbed, is_emulated, performance_runs, series_backend
 from spikescale.models.pd14 import derived
 from spikescale.perf_model import (CONSTRUCT_TERMS, MEMORY_TERMS, PARALLEL_BACKENDS, POWER_TERMS, RTF_TERMS,
@@ -151,6 +153,65 @@ class BackendModel:
                           p.mean_low * r.mean_low * k, p.mean_high * r.mean_high * k)
 
 
+# NEST's detailed kernel timers split the simulation phase (analysis/phase_breakdown.py): each
+# part is fitted to the terms that drive it, and the RTF is their sum. The rest of t_sim
+# (update, and what no timer covers) goes with the neuron updates.
+TIMER_PARTS = {
+    "deliver": (("time_deliver_spike_data",), ("core_s_per_event", "core_s_per_spike")),
+    "communicate": (("time_gather_spike_data", "time_omp_synchronization_simulation"), ("s_serial", "s_per_extra_rank")),
+    "update": ((), ("core_s_per_neuron_step", "core_s_per_input_event", "s_serial")),
+}
+_RTF_TERM = {t.name: t for t in RTF_TERMS}
+
+
+def timer_parts(group: pd.DataFrame) -> pd.DataFrame | None:
+    """Per run, each part of TIMER_PARTS per model second, from NEST's detailed timers in the
+    campaign.h5 beside each run's runs.csv (runs.csv's ``_source``, as read_runs gives it);
+    None unless every run has them."""
+    if "_source" not in group or not (group["backend"].astype(str) == "nest").all():
+        return None
+    frames = []
+    for source, runs in group.groupby("_source"):  # campaigns may share run ids (same spec): per campaign
+        folder = Path(source) if Path(source).suffix != ".csv" else Path(source).parent
+        h5 = folder / "campaign.h5"
+        if not h5.is_file():
+            return None
+        own = per_run(simulate_timers(h5, list(runs["run_id"])))
+        frames.append(own.reindex(runs["run_id"].to_numpy()).set_axis(runs.index))
+    timers = pd.concat(frames).reindex(group.index)
+    wanted = [timer for cols, _ in TIMER_PARTS.values() for timer in cols] + ["time_update"]
+    if any(col not in timers for col in wanted) or not np.isfinite(timers[wanted].to_numpy(dtype=float)).all():
+        return None
+    t_model_s = group["t_model_s"].astype(float).to_numpy()
+    parts = {part: timers[list(cols)].sum(axis=1).to_numpy() / t_model_s
+             for part, (cols, _) in TIMER_PARTS.items() if cols}
+    parts["update"] = group["rtf"].astype(float).to_numpy() - sum(parts.values())
+    return pd.DataFrame(parts, index=group.index)
+
+
+def fit_split(configs: list[Configuration], planned: list[Configuration], rtf: np.ndarray, parts: pd.DataFrame,
+              resamples: int, seed: int) -> Fit:
+    """The RTF as the sum of the timer parts, each fitted to its own terms (named
+    '<part>: <term>'); one Fit whose constants, intervals and predictions are the sum's."""
+    part_fits = []
+    for part, (_, names) in TIMER_PARTS.items():
+        terms = tuple(replace(_RTF_TERM[name], name=f"{part}: {name}") for name in names)
+        # a part too small to time (a few microseconds) still counts as a cost, never as zero
+        values = np.maximum(parts[part].to_numpy(dtype=float), 1e-6 * rtf)
+        part_fits.append(fit(f"rtf ({part})", terms, configs, values, resamples, seed, planned))
+    terms = tuple(t for f in part_fits for t in f.terms)
+    used = [name for f in part_fits for name in f.used]
+    constants = {k: v for f in part_fits for k, v in f.constants.items()}
+    fitted = sum(f.design_fitted() for f in part_fits)
+    rel = rtf / fitted - 1.0
+    dof = max(len(rtf) - len(used), 1)
+    merged = Fit("rtf", terms, used, {k: v for f in part_fits for k, v in f.dropped.items()}, constants,
+                 np.hstack([f.boot for f in part_fits]), (rel - rel.mean()) * np.sqrt(len(rtf) / dof), list(configs),
+                 np.asarray(rtf, float), seed, [f"fitted as the sum of NEST's timer parts ({', '.join(TIMER_PARTS)})"],
+                 list(planned))
+    return merged
+
+
 def as_planned(configs: list[Configuration], group: pd.DataFrame) -> list[Configuration]:
     """The runs' configurations with events and spikes averaged over the runs of each model
     size: what decides which terms a campaign can determine (spikescale.analysis.advisor_fit)."""
@@ -173,8 +234,12 @@ def fit_backends(runs: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> tu
         configs = [configuration_of(row) for _, row in group.iterrows()]
         planned = as_planned(configs, group)
         fits, missing = {}, {}
+        split = timer_parts(group)
         for name, terms in FIGURE_TERMS.items():
             values = figures.loc[group.index, name].to_numpy(dtype=float)
+            if name == "rtf" and split is not None and np.isfinite(values).all() and (values > 0).all():
+                fits[name] = fit_split(configs, planned, values, split, resamples, seed)
+                continue
             good = np.isfinite(values) & (values > 0)
             if not good.any():
                 missing[name] = ("no energy measured (energy_source of the runs says why)" if name == "power_w"
@@ -347,13 +412,14 @@ def communication_curve(model: BackendModel, n_scaling: float, k_scaling: float,
     curve = pd.DataFrame(rows)
     if rtf is None:
         return curve, None, "no RTF model"
-    if "s_per_extra_rank" not in rtf.used:
-        return curve, None, ("not predicted: " + rtf.dropped.get("s_per_extra_rank", "no communication term")
-                             + " (run with 2 or more MPI ranks to measure it)")
+    comm = [t.name for t in rtf.terms if t.kind == "communication"]
+    if not any(name in rtf.used for name in comm):
+        why = next((rtf.dropped[name] for name in comm if name in rtf.dropped), "no communication term")
+        return curve, None, f"not predicted: {why} (run with 2 or more MPI ranks to measure it)"
     if model.backend not in PARALLEL_BACKENDS:
         return curve, None, f"{model.backend} runs on one core: adding nodes does not apply"
     rest = curve["work"] + curve["serial"]
-    high = rtf.interval("s_per_extra_rank")[1]
+    high = sum(rtf.interval(name)[1] for name in comm if name in rtf.used)
     curve["communication_high"] = high * (curve["nodes"] * tasks - 1)
     dom, dom_high = curve[curve["communication"] > rest], curve[curve["communication_high"] > rest]
     upper = (f"at the upper end of its interval ({high:.3g} s per extra rank per model second) from "

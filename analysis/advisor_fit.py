@@ -116,6 +116,10 @@ class Fit:
         y = max(float(self._row(config) @ self._const_vector()), 1e-300)
         return float(x @ np.linalg.pinv(info) @ x) / y**2
 
+    def design_fitted(self) -> np.ndarray:
+        """The fitted figure at each fitted run."""
+        return np.array([self._row(c) for c in self.configs]) @ self._const_vector()
+
     def _const_vector(self) -> np.ndarray:
         return np.array([self.constants[name] for name in self.used])
 
@@ -147,12 +151,22 @@ def determined_terms(terms: tuple[Term, ...], design: np.ndarray) -> tuple[list[
 
 
 def _nnls_relative(design: np.ndarray, measured: np.ndarray) -> np.ndarray:
-    """Non-negative constants minimising the sum of squared relative errors."""
-    a = design / measured[:, None]
-    scale = np.linalg.norm(a, axis=0)
-    scale[scale == 0] = 1.0
-    coef, _ = nnls(a / scale, np.ones(len(measured)), maxiter=50 * a.shape[1])
-    return coef / scale
+    """Non-negative constants minimising the sum of squared relative errors. Weighting by the
+    measured values themselves biases the fit towards the runs that came out low; a second
+    pass weights by the first pass's fitted values instead."""
+    coef = _nnls_weighted(design, measured, measured)
+    fitted = design @ coef
+    if np.all(fitted > 0):
+        coef = _nnls_weighted(design, measured, fitted)
+    return coef
+
+
+def _nnls_weighted(design: np.ndarray, measured: np.ndarray, scale_of: np.ndarray) -> np.ndarray:
+    a = design / scale_of[:, None]
+    norm = np.linalg.norm(a, axis=0)
+    norm[norm == 0] = 1.0
+    coef, _ = nnls(a / norm, measured / scale_of, maxiter=50 * a.shape[1])
+    return coef / norm
 
 
 def fit(figure: str, terms: tuple[Term, ...], configs: list[Configuration], measured,

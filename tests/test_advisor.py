@@ -639,3 +639,34 @@ def test_a_campaign_whose_runs_all_failed_has_nothing_to_fit_and_keeps_its_colum
     assert left_out == {"not ok": len(runs)}
     models, _ = fit_backends(runs)
     assert models == []
+
+
+def test_the_rtf_split_by_nests_timers_is_the_sum_of_its_parts_each_fitted_to_its_own_terms():
+    """Where NEST's detailed timers split the simulation phase, each part (deliver,
+    communicate, the rest: update) is fitted to its own terms and the RTF predicted is their
+    sum; known per-part constants are recovered within their intervals."""
+    from spikescale.analysis.advisor import TIMER_PARTS, as_planned, configuration_of, fit_split
+
+    truth = {"deliver": {"core_s_per_event": 6e-8, "core_s_per_spike": 2e-5},
+             "communicate": {"s_serial": 0.04, "s_per_extra_rank": 0.3},
+             "update": {"core_s_per_neuron_step": 3e-8, "core_s_per_input_event": 2e-7, "s_serial": 0.02}}
+    runs = synthetic_runs(SEED)
+    runs = runs[runs["k_scaling"] == runs["n_scaling"]].reset_index(drop=True)
+    configs = [configuration_of(row) for _, row in runs.iterrows()]
+    rng = np.random.default_rng(5)
+    parts = pd.DataFrame({part: [evaluate(RTF_TERMS, truth[part], c) * (1 + 0.02 * rng.standard_normal())
+                                 for c in configs] for part in TIMER_PARTS})
+    rtf = parts.sum(axis=1).to_numpy()
+    fitted = fit_split(configs, as_planned(configs, runs), rtf, parts, 400, 0)
+    for part, constants in truth.items():  # 2 % noise on 40 runs: each constant within 5 % (the
+        for name, value in constants.items():  # serial part of update, small beside its work, within 30 %)
+            low, high = fitted.interval(f"{part}: {name}")
+            tolerance = 0.3 if (part, name) == ("update", "s_serial") else 0.05
+            assert fitted.constants[f"{part}: {name}"] == pytest.approx(value, rel=tolerance), (part, name)
+            assert low <= fitted.constants[f"{part}: {name}"] <= high and high < (1 + 3 * tolerance) * value, (part, name)
+    target = planned("nest", 0.4, 0.4, (2, 2, 1))
+    true_rtf = sum(evaluate(RTF_TERMS, truth[part], target) for part in truth)
+    prediction = fitted.predict(target)
+    assert prediction.low <= true_rtf <= prediction.high
+    assert prediction.value == pytest.approx(true_rtf, rel=0.1)
+    assert "sum of NEST's timer parts" in fitted.notes[0]

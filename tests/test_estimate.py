@@ -102,7 +102,7 @@ def test_the_command_prints_each_shape_beside_the_machine_limits(capsys):
     assert estimate_table.main(["--experiment", "full_scale_local"]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("nest"))
-    assert "1x1x4" in row and "15,119" in row and "24,000" in row and "120" in row
+    assert "1x1x4" in row and "15,109" in row and "24,000" in row and "120" in row
     assert "memory from the advisor's memory model" in out and "make advisor-check" in out
 
 

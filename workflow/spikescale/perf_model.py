@@ -178,12 +178,12 @@ _CALIBRATION = ("tests/benchmarks/memory_calibration.py at PD14 scales 0.05, 0.1
 ESTIMATE_MEMORY: dict[str, dict] = {
     # NEST 3.10: the advisor's fit (make advisor-check, docs/advisor.md) at scales 0.05-0.2 with
     # 1-2 threads and 1-2 ranks (MPI build) predicted its held-back full-scale run, 12,383 MB, as
-    # 11,030 MB (-11 %); the PyPI wheel (the default software) peaked at 15,124 MB at full scale
+    # 11,050 MB (-11 %); the PyPI wheel (the default software) peaked at 15,124 MB at full scale
     # (tests/benchmarks/full_scale.py). The estimate refuses on the larger: base, neuron, rank and
     # thread terms as fitted, the share per synapse raised to meet the PyPI wheel's full-scale
-    # peak (47.9 B; fitted 34.2 B).
-    "nest": {"constants": {"mb_base": 74.5, "mb_per_neuron": 0.00925, "mb_per_synapse": 4.79e-5,
-                           "mb_per_rank": 0.0, "mb_per_thread": 4.73},
+    # peak (47.9 B; fitted 34.3 B).
+    "nest": {"constants": {"mb_base": 75.4, "mb_per_neuron": 0.00912, "mb_per_synapse": 4.79e-5,
+                           "mb_per_rank": 0.0, "mb_per_thread": 4.46},
              "basis": "fitted by the advisor at scales 0.05-0.2 (make advisor-check), per synapse raised to the "
                       "PyPI wheel's full-scale peak (15.1 GB, tests/benchmarks/full_scale.py)"},
     # Brian2 2.9 (cpp_standalone): the Python side draws the connectivity with numpy (int64
