@@ -447,7 +447,7 @@ def next_measurement(model: BackendModel, fastest: dict | None, n_scaling: float
     here = Machine(machine.cores_per_node_here, machine.memory_per_node_mb_here, machine.nodes_max_here,
                    machine.nodes_max_here, machine.cores_per_node_here, machine.memory_per_node_mb_here)
     sizes = set(model.sizes) | {(n_scaling, k_scaling)}
-    largest = max(model.sizes, key=lambda size: (size[0] * size[1], size))  # the most synapses
+    largest = max(model.sizes, key=by_synapses)
     if n_scaling * k_scaling > largest[0] * largest[1]:  # steps towards the target, geometric in n and k
         for step in (0.25, 0.5, 0.75):
             sizes.add((float(f"{largest[0] * (n_scaling / largest[0]) ** step:.2g}"),
@@ -480,38 +480,49 @@ def _variance(rtf: Fit, mem: Fit | None, target: Configuration, extra: list[Conf
 
 # ---------------------------------------------------------------- the advisor's own held-back check
 
-HELD_BACK_FIGURES = {"rtf": "rtf", "t_construct_s": "t_construct_s", "mem_rank_mb": "mem_rank_mb"}
+HELD_BACK_FIGURES = ("rtf", "t_construct_s", "mem_rank_mb")
+HELD_BACK_COLUMNS = ["n_scaling", "k_scaling", "shape", "figure", "runs", "measured", "predicted", "low", "high",
+                     "error", "inside"]
+
+
+def by_synapses(size: tuple[float, float]):
+    """Sort key of a model size (n_scaling, k_scaling): its synapses grow with n x k."""
+    return size[0] * size[1], size
+
+
+def against_measured(model: BackendModel, runs: pd.DataFrame) -> list[dict]:
+    """Runs ``model`` was not fitted to (usable runs), per size and shape: the median measured
+    figure beside the predicted one, its interval, the error and whether it fell inside."""
+    figures = measured_figures(runs)
+    rows = []
+    for (n, k, *shape), runs_at in runs.groupby(["n_scaling", "k_scaling", "nodes", "tasks_per_node",
+                                                  "threads_per_task"]):
+        pred = model.predict(model.configuration(float(n), float(k), *(int(v) for v in shape)))
+        for figure in HELD_BACK_FIGURES:
+            measured = float(figures.loc[runs_at.index, figure].median())
+            p = pred.get(figure)
+            if p is None or not np.isfinite(measured):
+                continue
+            rows.append({"n_scaling": float(n), "k_scaling": float(k), "shape": "x".join(str(int(v)) for v in shape),
+                         "figure": figure, "runs": len(runs_at), "measured": measured, "predicted": p.value,
+                         "low": p.low, "high": p.high, "error": p.value / measured - 1.0,
+                         "inside": bool(p.low <= measured <= p.high)})
+    return rows
 
 
 def holdout_check(runs: pd.DataFrame, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """How well the models extrapolate, measured on the campaign itself: per series with three
-    or more model sizes, the models are fitted without the largest size and predict its runs
-    (median per shape). One row per series, shape and figure: measured, predicted, interval,
-    error, and whether the measurement fell inside the interval."""
+    or more model sizes, the models are fitted without the largest size (the most synapses) and
+    predict its runs (median per shape). One row per series, shape and figure: measured,
+    predicted, interval, error, and whether the measurement fell inside the interval."""
     usable, _ = usable_runs(runs.reset_index(drop=True))
-    figures = measured_figures(usable)
     rows = []
     for series, group in usable.groupby("series", sort=True):
-        # ordered by synapses (n_scaling x k_scaling): the largest model is the one with the most
-        sizes = sorted({(float(n), float(k)) for n, k in zip(group["n_scaling"], group["k_scaling"])},
-                       key=lambda size: (size[0] * size[1], size))
+        sizes = sorted({(float(n), float(k)) for n, k in zip(group["n_scaling"], group["k_scaling"])}, key=by_synapses)
         if len(sizes) < 3:
             continue
         largest = (group["n_scaling"].astype(float) == sizes[-1][0]) & (group["k_scaling"].astype(float) == sizes[-1][1])
         models, _ = fit_backends(group[~largest], resamples, seed)
-        model = models[0]
-        for shape, runs_at in group[largest].groupby(["nodes", "tasks_per_node", "threads_per_task"]):
-            pred = model.predict(model.configuration(*sizes[-1], *(int(v) for v in shape)))
-            for figure in HELD_BACK_FIGURES:
-                measured = float(figures.loc[runs_at.index, figure].median())
-                p = pred.get(figure)
-                if p is None or not np.isfinite(measured):
-                    continue
-                rows.append({"series": series, "n_scaling": sizes[-1][0], "k_scaling": sizes[-1][1],
-                             "fitted_sizes": ", ".join(f"{n:g}/{k:g}" for n, k in sizes[:-1]),
-                             "shape": "x".join(str(int(v)) for v in shape), "figure": figure,
-                             "runs": len(runs_at), "measured": measured, "predicted": p.value, "low": p.low,
-                             "high": p.high, "error": p.value / measured - 1.0,
-                             "inside": bool(p.low <= measured <= p.high)})
-    return pd.DataFrame(rows, columns=["series", "n_scaling", "k_scaling", "fitted_sizes", "shape", "figure", "runs",
-                                       "measured", "predicted", "low", "high", "error", "inside"])
+        fitted_sizes = ", ".join(f"{n:g}/{k:g}" for n, k in sizes[:-1])
+        rows += [{"series": series, "fitted_sizes": fitted_sizes, **row} for row in against_measured(models[0], group[largest])]
+    return pd.DataFrame(rows, columns=["series", *HELD_BACK_COLUMNS[:2], "fitted_sizes", *HELD_BACK_COLUMNS[2:]])

@@ -61,6 +61,24 @@ class Campaign:
         return {"experiment": self.experiment, "model": self.model, "machine": self.machine, "software": software}
 
 
+class ResourceCounts:
+    """What follows from a resource shape (nodes, tasks_per_node, threads_per_task fields): for
+    a planned run (spikescale.plan.Run) and a cost model's configuration
+    (spikescale.perf_model.Configuration) alike."""
+
+    nodes: int
+    tasks_per_node: int
+    threads_per_task: int
+
+    @property
+    def ranks(self) -> int:
+        return self.nodes * self.tasks_per_node
+
+    @property
+    def virtual_processes(self) -> int:
+        return self.ranks * self.threads_per_task
+
+
 def resource_shapes(experiment: dict) -> list[tuple[int, int, int]]:
     """Every (nodes, tasks_per_node, threads_per_task) of the experiment's axes."""
     axes = experiment["axes"]

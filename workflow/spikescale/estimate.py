@@ -23,11 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from spikescale.models.pd14 import derived
-from spikescale.models.pd14 import params as P
-from spikescale.perf_model import ESTIMATE_MEMORY, MEMORY_TERMS, evaluate, planned_configuration
+from spikescale.perf_model import (ESTIMATE_MEMORY, MEMORY_TERMS, evaluate, expected_events_per_model_s,
+                                   planned_configuration)
 
 
 @dataclass(frozen=True)
@@ -91,12 +89,6 @@ class RunEstimate:
     time_basis: str
 
 
-def expected_synaptic_events(net: derived.Network, t_model_s: float) -> float:
-    """Recurrent synaptic events in t_model_s at the full-scale mean rates (PD14 keeps its
-    rates at smaller scales through the K_scaling compensation)."""
-    return float((np.asarray(P.FULL_MEAN_RATES_HZ) * net.num_neurons * net.out_degree).sum() * t_model_s)
-
-
 def on_gpu(backend: str, software: dict | None, machine: dict | None = None) -> bool:
     """PyGeNN on CUDA, or on 'auto' where the machine declares GPUs (where auto picks CUDA).
     brian2genn picks its device at run time and has no model either way."""
@@ -151,7 +143,7 @@ def walltime_s(run: dict, machine: dict, software: dict | None = None) -> tuple[
     t_model_s = (run["t_presim_ms"] + run["t_sim_ms"]) / 1000.0
     steps = net.n_neurons * t_model_s * 1000.0 / run["dt_ms"]
     core_s = (net.connections_total() * model.construct_core_s_per_connection
-              + expected_synaptic_events(net, t_model_s) * model.sim_core_s_per_event
+              + expected_events_per_model_s(net) * t_model_s * model.sim_core_s_per_event
               + steps * model.sim_core_s_per_neuron_step[run["drive"]])
     # the machine file may say its cores are faster (or slower) than the calibration's
     speed = float(machine.get("core_speed_relative", 1.0))

@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from spikescale.campaign import ResourceCounts
 from spikescale.models.pd14 import derived
 from spikescale.models.pd14 import params as P
 
@@ -38,7 +39,7 @@ PARALLEL_BACKENDS = frozenset({"nest", "brian2"})
 
 
 @dataclass(frozen=True)
-class Configuration:
+class Configuration(ResourceCounts):
     """What the models read of one run, measured or planned."""
 
     backend: str
@@ -51,14 +52,6 @@ class Configuration:
     nodes: int
     tasks_per_node: int
     threads_per_task: int
-
-    @property
-    def ranks(self) -> int:
-        return self.nodes * self.tasks_per_node
-
-    @property
-    def virtual_processes(self) -> int:
-        return self.ranks * self.threads_per_task
 
     @property
     def parallel_units(self) -> int:

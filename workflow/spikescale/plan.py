@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from spikescale.campaign import Campaign, model_for_shape, resource_shapes
+from spikescale.campaign import Campaign, ResourceCounts, model_for_shape, resource_shapes
 
 # The model settings that define a run (seeds are expanded into runs).
 MODEL_KEYS = ("model", "n_scaling", "k_scaling", "drive", "t_presim_ms", "t_sim_ms", "dt_ms",
@@ -22,7 +22,7 @@ ID_VERSION = 1  # bump only if the canonical form below changes
 
 
 @dataclass(frozen=True)
-class Run:
+class Run(ResourceCounts):
     run_id: str
     campaign: str
     backend: str
@@ -48,14 +48,6 @@ class Run:
     # campaign with one software file: left out of the spec and the id then, so that the ids of
     # campaigns from before variants stay (the runs.csv column `variant` names the file anyway).
     variant: str = ""
-
-    @property
-    def ranks(self) -> int:
-        return self.nodes * self.tasks_per_node
-
-    @property
-    def virtual_processes(self) -> int:
-        return self.ranks * self.threads_per_task
 
     def spec(self) -> dict:
         # what asdict(self) gives, without its recursive copy: every field is a scalar (a
